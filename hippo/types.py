@@ -1,0 +1,101 @@
+"""Frozen value types shared by every stage of hippo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Triple = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrievable unit of text.
+
+    ``content`` is what gets embedded and extracted: ``title + "\\n" + text`` when a
+    title exists (the HippoRAG convention), else ``text``.
+    """
+
+    id: str
+    content: str
+    title: str = ""
+
+    @property
+    def text(self) -> str:
+        """The body without the title line."""
+        if self.title and self.content.startswith(self.title + "\n"):
+            return self.content[len(self.title) + 1 :]
+        return self.content
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """OpenIE output for one passage, raw (not yet normalised)."""
+
+    passage_id: str
+    entities: tuple[str, ...] = ()
+    triples: tuple[Triple, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A normalised (subject, relation, object) triple in the index."""
+
+    id: str
+    subject: str
+    relation: str
+    object: str
+
+    def as_text(self) -> str:
+        """The string embedded for fact linking (HippoRAG 2's tuple rendering)."""
+        return repr((self.subject, self.relation, self.object))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its score and rank (0-based)."""
+
+    rank: int
+    passage_id: str
+    score: float
+    title: str
+    content: str
+
+
+@dataclass(frozen=True)
+class LinkedFact:
+    """A fact the query was linked to, with its min-max normalised score."""
+
+    fact: Fact
+    score: float
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A seed entity of the PageRank reset vector with its weight."""
+
+    entity_id: str
+    name: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What ``retrieve`` returns: ranked passages and the evidence behind them.
+
+    ``mode`` is ``"ppr"`` when the graph ranked the passages, ``"dense"`` when dense
+    retrieval did (the dense retriever, or hipporag2's fallback when no fact links
+    into the graph).
+    """
+
+    query: str
+    retriever: str
+    mode: str
+    hits: tuple[Hit, ...]
+    facts: tuple[LinkedFact, ...] = ()
+    seeds: tuple[Seed, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passage_ids(self) -> list[str]:
+        """Ids of the hits, best first."""
+        return [h.passage_id for h in self.hits]
