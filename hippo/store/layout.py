@@ -49,14 +49,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _encode(value: Any) -> bytes:
+def _encode(name: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, np.ndarray):
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
         return buf.getvalue()
-    if isinstance(value, list) and value and isinstance(value[0], dict):
+    if name.endswith(".jsonl"):
         return "".join(json.dumps(v, ensure_ascii=False, sort_keys=True) + "\n" for v in value).encode()
     return (json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
 
@@ -122,13 +122,13 @@ def write_generation(
         tmp.mkdir()
         digests = {}
         for fname, value in sorted(files.items()):
-            data = _encode(value)
+            data = _encode(fname, value)
             digests[fname] = hashlib.sha256(data).hexdigest()
             _write_file(tmp / fname, data)
         for fname, value in sorted((volatile or {}).items()):
-            _write_file(tmp / fname, _encode(value))
+            _write_file(tmp / fname, _encode(fname, value))
         manifest = {**manifest, "files": digests}
-        _write_file(tmp / "manifest.json", _encode(manifest))
+        _write_file(tmp / "manifest.json", _encode("manifest.json", manifest))
         _fsync_dir(tmp)
         os.rename(tmp, root / name)
         _fsync_dir(root)

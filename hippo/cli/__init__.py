@@ -1,0 +1,1 @@
+"""The ``hippo`` command line: one small module per command."""

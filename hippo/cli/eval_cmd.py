@@ -1,0 +1,48 @@
+"""``hippo eval``: Recall@k on a questions file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
+from hippo.engine import RETRIEVERS, open_index
+from hippo.evaluation import evaluate, load_questions
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "eval", help="Recall@k on a questions file",
+        description="Recall@1/2/5/10/20 of index DIR on HippoRAG 2-format questions (MuSiQue paragraphs "
+        "with is_supporting, or HotpotQA/2Wiki supporting_facts).",
+    )
+    p.add_argument("index", metavar="DIR", help="index directory")
+    p.add_argument("--questions", required=True, metavar="FILE", help="questions file")
+    p.add_argument("--retriever", choices=RETRIEVERS, default="hipporag2", help="hipporag2 (default) or dense")
+    p.add_argument("--per-question", metavar="FILE", help="write per-question results as JSON Lines")
+    p.add_argument("--limit", type=int, help="evaluate only the first N questions")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    questions = load_questions(args.questions)[: args.limit]
+    engine = open_index(args.index, overrides_dict(args))
+    set_threads(engine.config.runtime.threads)
+    report = evaluate(engine, questions, args.retriever)
+    per_question = report.pop("per_question")
+    if args.per_question:
+        path = Path(args.per_question)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in per_question), encoding="utf-8")
+    if args.json:
+        print_json(report)
+        return 0
+    r = report["recall"]
+    print(f"{report['retriever']} on {report['questions']} questions")
+    print("Recall@" + "  ".join(f"{k}: {v:.3f}" for k, v in r.items()))
+    print(f"gold passages not found in the index: {report['gold_missing']}")
+    print(f"latency per query: p50 {report['latency_ms']['p50']:.1f} ms, p95 {report['latency_ms']['p95']:.1f} ms")
+    return 0

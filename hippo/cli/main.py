@@ -1,0 +1,43 @@
+"""Entry point of the ``hippo`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hippo import __version__
+from hippo.cli import eval_cmd, index_cmd, info_cmd, query_cmd
+from hippo.errors import HippoError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="hippo",
+        description="Graph-based hippocampal retrieval (HippoRAG 2): index a corpus into a knowledge "
+        "graph, retrieve with Personalized PageRank, evaluate Recall@k.",
+    )
+    parser.add_argument("--version", action="version", version=f"hippo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (index_cmd, query_cmd, eval_cmd, info_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; exit code 2 for usage errors, 1 for domain errors."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HippoError as exc:
+        print(f"hippo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hippo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``hippo query``: retrieve passages for one question."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
+from hippo.engine import RETRIEVERS, open_index
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("query", help="retrieve passages for a question", description="Retrieve the top passages of index DIR for QUESTION.")
+    p.add_argument("index", metavar="DIR", help="index directory")
+    p.add_argument("question", help="the question")
+    p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--retriever", choices=RETRIEVERS, default="hipporag2", help="hipporag2 (default) or dense")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = open_index(args.index, overrides_dict(args))
+    set_threads(engine.config.runtime.threads)
+    result = engine.retrieve(args.question, k=args.k, retriever=args.retriever)
+    if args.json:
+        print_json(dataclasses.asdict(result))
+        return 0
+    how = "graph (Personalized PageRank)" if result.mode == "ppr" else "dense similarity"
+    print(f"{len(result.hits)} passages by {how}:")
+    for h in result.hits:
+        snippet = " ".join(h.content.split("\n", 1)[-1].split())
+        snippet = snippet[:160] + ("…" if len(snippet) > 160 else "")
+        print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id})\n     {snippet}")
+    if result.facts:
+        print("linked facts:")
+        for f in result.facts:
+            print(f"     {f.score:.3f}  ({f.fact.subject} | {f.fact.relation} | {f.fact.object})")
+    if result.seeds:
+        print("seed entities: " + ", ".join(f"{s.name} ({s.weight:.3f})" for s in result.seeds))
+    return 0

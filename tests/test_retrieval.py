@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from hippo.retrieval.hipporag import entity_seed_weights, minmax, top_k_indices
+from hippo.testing import make_engine, tiny_passages
+
+
+def test_minmax_and_constant_input():
+    assert minmax(np.array([1.0, 3.0, 2.0])).tolist() == [0.0, 1.0, 0.5]
+    assert minmax(np.array([2.0, 2.0])).tolist() == [1.0, 1.0]
+    m = minmax(np.array([[1.0, 5.0], [3.0, 5.0]]), axis=0)
+    assert m.tolist() == [[0.0, 1.0], [1.0, 1.0]]
+
+
+def test_top_k_breaks_ties_by_index():
+    s = np.array([0.5, 0.9, 0.5, 0.9, 0.1])
+    assert top_k_indices(s, 3).tolist() == [1, 3, 0]
+    assert top_k_indices(s, 10).tolist() == [1, 3, 0, 2, 4]
+    assert top_k_indices(s, 0).tolist() == []
+
+
+def test_entity_seed_weights_formula():
+    # facts: 0 = (e0, e1), 1 = (e0, e2), 2 = (e3, e3)
+    subj = np.array([0, 0, 3])
+    obj = np.array([1, 2, 3])
+    n_passages_of = np.array([2, 1, 4, 1])
+    ents, w = entity_seed_weights(np.array([0, 1, 2]), np.array([1.0, 0.5, 0.8]), subj, obj, n_passages_of, seed_top_k=10)
+    got = dict(zip(ents.tolist(), w.tolist()))
+    # e0: mean(1.0, 0.5) / 2; e1: 1.0 / 1; e2: 0.5 / 4; e3: mean(0.8, 0.8) / 1
+    assert got == pytest.approx({0: 0.375, 1: 1.0, 2: 0.125, 3: 0.8})
+    assert ents.tolist() == [1, 3, 0, 2]  # best first
+    top2, _ = entity_seed_weights(np.array([0, 1, 2]), np.array([1.0, 0.5, 0.8]), subj, obj, n_passages_of, seed_top_k=2)
+    assert top2.tolist() == [1, 3]
+
+
+def test_graph_ranking_follows_hops(tmp_path):
+    from hippo import open_index
+    from hippo.embed import HashingEmbedder
+
+    make_engine(tmp_path / "idx")
+    # Pure graph (no passage seeds), one linked fact: mass decays with hops from Alice Smith.
+    engine = open_index(tmp_path / "idx", {"retrieval.passage_node_weight": 0.0, "retrieval.linking_top_k": 1},
+                        embedder=HashingEmbedder(64))
+    result = engine.retrieve("Alice Smith", k=4)
+    assert result.mode == "ppr"
+    titles = [h.title for h in result.hits]
+    assert titles[0] == "Alice Smith"
+    assert titles[-1] == "Berlin"  # two hops away (alice -> acme corp -> berlin)
+    assert [h.rank for h in result.hits] == [0, 1, 2, 3]
+    assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:]))
+    assert len(result.facts) == 1 and result.facts[0].fact.subject == "alice smith"
+    assert {s.name for s in result.seeds} <= {"alice smith", "paris", "acme corp"}
+
+
+def test_result_explains_itself(tmp_path):
+    result = make_engine(tmp_path / "idx").retrieve("Who founded Acme Corp?", k=4)
+    assert len(result.facts) == 5 and len(result.seeds) == 5
+    assert [f.score for f in result.facts] == sorted((f.score for f in result.facts), reverse=True)
+    assert result.facts[0].score == 1.0  # min-max normalised over all facts
+    assert result.seeds[0].weight >= result.seeds[-1].weight
+    assert {"embed", "rank"} <= set(result.timings_ms)
+
+
+def test_retrieve_many_equals_retrieve(tmp_path):
+    engine = make_engine(tmp_path / "idx")
+    qs = ["Who founded Acme Corp?", "capital of France", "rockets made in Berlin"]
+    many = engine.retrieve_many(qs, k=3)
+    for q, r in zip(qs, many):
+        one = engine.retrieve(q, k=3)
+        assert one.passage_ids == r.passage_ids
+        assert [h.score for h in one.hits] == pytest.approx([h.score for h in r.hits], abs=1e-6)
+
+
+def test_dense_retriever_and_fallback_without_facts(tmp_path):
+    engine = make_engine(tmp_path / "idx", triples={})
+    r = engine.retrieve("capital of France", k=2)
+    assert r.mode == "dense" and r.facts == () and r.seeds == ()
+    assert r.hits[0].title == "Paris"
+    d = make_engine(tmp_path / "idx2").retrieve("capital of France", k=2, retriever="dense")
+    assert d.mode == "dense" and d.hits[0].title == "Paris"
+
+
+def test_damping_override_changes_scores(tmp_path):
+    from hippo import open_index
+    from hippo.embed import HashingEmbedder
+
+    make_engine(tmp_path / "idx")
+    a = open_index(tmp_path / "idx", embedder=HashingEmbedder(64)).retrieve("Alice Smith", k=4)
+    b = open_index(tmp_path / "idx", {"retrieval.damping": 0.85}, embedder=HashingEmbedder(64)).retrieve("Alice Smith", k=4)
+    assert [h.score for h in a.hits] != pytest.approx([h.score for h in b.hits])
+
+
+def test_bad_k_and_retriever(tmp_path):
+    from hippo.errors import ConfigError, HippoError
+
+    engine = make_engine(tmp_path / "idx", passages=tiny_passages())
+    with pytest.raises(HippoError, match="k must be"):
+        engine.retrieve("x", k=0)
+    with pytest.raises(ConfigError, match="valid: hipporag2, dense"):
+        engine.retrieve("x", retriever="bm25")

@@ -1,0 +1,105 @@
+import json
+import os
+
+import pytest
+
+from hippo import open_index
+from hippo.embed import HashingEmbedder
+from hippo.errors import EmbedderMismatchError, HippoError, IndexFormatError
+from hippo.store import read_index_files
+from hippo.testing import make_engine
+
+
+def gen_files(root):
+    gen = root / (root / "CURRENT").read_text().strip()
+    return {p.name: p.read_bytes() for p in gen.iterdir() if p.name != "stats.json"}
+
+
+def test_same_corpus_gives_same_bytes(tmp_path):
+    make_engine(tmp_path / "a")
+    make_engine(tmp_path / "b")
+    a, b = gen_files(tmp_path / "a"), gen_files(tmp_path / "b")
+    assert a.keys() == b.keys() and "manifest.json" in a
+    assert a == b
+
+
+def test_manifest_describes_the_index(tmp_path):
+    make_engine(tmp_path / "idx")
+    m = read_index_files(tmp_path / "idx").manifest
+    assert m["format"] == "hippo-index" and m["format_version"] == 1
+    assert m["embedder"] == {"id": "hashing:64", "dim": 64, "precision": "bf16"}
+    assert m["extractor"]["name"] == "hippo.extractor.scripted.v1"
+    assert m["counts"]["passages"] == 4 and m["counts"]["edges"]["context"] > 0
+    assert m["config"]["retrieval"]["damping"] == 0.5
+    assert "numpy" in m["versions"]
+    assert read_index_files(tmp_path / "idx").verify() == []
+
+
+def test_rewrite_switches_generation_and_keeps_previous(tmp_path):
+    root = tmp_path / "idx"
+    make_engine(root)
+    make_engine(root)
+    make_engine(root)
+    assert (root / "CURRENT").read_text().strip() == "gen-000003"
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("gen-")) == ["gen-000002", "gen-000003"]
+
+
+def test_crash_before_pointer_switch_leaves_old_index(tmp_path, monkeypatch):
+    root = tmp_path / "idx"
+    make_engine(root)
+    before = gen_files(root)
+    real_replace = os.replace
+
+    def crash(src, dst, *a, **k):
+        if str(dst).endswith("CURRENT"):
+            raise OSError("simulated crash")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        make_engine(root, triples={})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert gen_files(root) == before
+    engine = open_index(root, embedder=HashingEmbedder(64))
+    assert engine.retrieve("Alice", k=1).mode == "ppr"
+
+
+def test_tampered_file_is_detected(tmp_path):
+    make_engine(tmp_path / "idx")
+    files = read_index_files(tmp_path / "idx")
+    (files.generation / "facts.jsonl").write_text("")
+    assert files.verify() == ["facts.jsonl"]
+
+
+def test_unknown_format_version_says_what_to_do(tmp_path):
+    make_engine(tmp_path / "idx")
+    files = read_index_files(tmp_path / "idx")
+    m = json.loads((files.generation / "manifest.json").read_text())
+    m["format_version"] = 99
+    (files.generation / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError, match="format version 99.*rebuild it with `hippo index"):
+        read_index_files(tmp_path / "idx")
+
+
+def test_wrong_embedder_is_refused(tmp_path):
+    make_engine(tmp_path / "idx")
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'hashing:64'.*rebuild"):
+        open_index(tmp_path / "idx", embedder=HashingEmbedder(32))
+
+
+def test_index_time_settings_cannot_be_overridden_at_query_time(tmp_path):
+    make_engine(tmp_path / "idx")
+    with pytest.raises(HippoError, match="cannot change after indexing"):
+        open_index(tmp_path / "idx", {"graph.synonymy_threshold": 0.5}, embedder=HashingEmbedder(64))
+
+
+def test_missing_and_foreign_directories(tmp_path):
+    with pytest.raises(IndexFormatError, match="index not found"):
+        read_index_files(tmp_path / "nope")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "precious.txt").write_text("keep me")
+    with pytest.raises(IndexFormatError, match="not a hippo index"):
+        read_index_files(tmp_path / "foreign")
+    with pytest.raises(HippoError, match="refusing to write"):
+        make_engine(tmp_path / "foreign")
+    assert (tmp_path / "foreign" / "precious.txt").read_text() == "keep me"
