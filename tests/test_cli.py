@@ -1,0 +1,118 @@
+"""End-to-end CLI tests on the bundled MuSiQue slice with the real embedder."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hippo.cli.main import main
+
+QUESTION = "Who was the first president of the association which published Journal of Psychotherapy Integration?"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory, sample_dir):
+    out = tmp_path_factory.mktemp("cli") / "sample"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["index", str(sample_dir / "corpus.json"), "--out", str(out),
+                     "--openie", str(sample_dir / "openie_gpt-3.5-turbo-1106.json"), "--json"])
+    assert code == 0
+    return out, json.loads(buf.getvalue())
+
+
+@pytest.fixture(scope="module")
+def sample_index(sample_build):
+    return sample_build[0]
+
+
+@pytest.mark.slow
+def test_index_json_contract(sample_build):
+    report = sample_build[1]
+    assert report["counts"]["passages"] == 119
+    assert report["counts"]["facts"] > 500 and report["counts"]["entities"] > 500
+    assert set(report["timings_s"]) >= {"extract", "embed", "graph", "write"}
+
+
+@pytest.mark.slow
+def test_info_json_contract(sample_index, capsys):
+    code, out, _ = run(capsys, "info", str(sample_index), "--json", "--verify")
+    info = json.loads(out)
+    assert code == 0 and info["verified"] is True
+    assert info["counts"]["passages"] == 119
+    assert set(info["counts"]["edges"]) == {"relation", "context", "synonym"}
+    assert info["embedder"]["id"] == "all-MiniLM-L6-v2" and info["embedder"]["dim"] == 384
+
+
+@pytest.mark.slow
+def test_query_finds_both_hops(sample_index, capsys):
+    code, out, _ = run(capsys, "query", str(sample_index), QUESTION, "-k", "5", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["mode"] == "ppr"
+    titles = [h["title"] for h in result["hits"]]
+    assert titles[0] == "Journal of Psychotherapy Integration"
+    assert len(titles) == 5
+    assert result["facts"] and result["seeds"]
+    code, out, _ = run(capsys, "query", str(sample_index), QUESTION, "-k", "3")
+    assert code == 0 and "Journal of Psychotherapy Integration" in out and "seed entities:" in out
+
+
+@pytest.mark.slow
+def test_eval_json_contract_and_quality(sample_index, sample_dir, tmp_path, capsys):
+    per_q = tmp_path / "perq.jsonl"
+    code, out, _ = run(capsys, "eval", str(sample_index), "--questions", str(sample_dir / "questions.json"),
+                       "--json", "--per-question", str(per_q))
+    report = json.loads(out)
+    assert code == 0
+    assert report["retriever"] == "hipporag2" and report["questions"] == 6 and report["gold_missing"] == 0
+    assert set(report["recall"]) == {"1", "2", "5", "10", "20"}
+    assert report["recall"]["20"] >= report["recall"]["5"] >= report["recall"]["1"]
+    assert report["recall"]["10"] >= 0.6
+    assert len(per_q.read_text().splitlines()) == 6
+    code, out, _ = run(capsys, "eval", str(sample_index), "--questions", str(sample_dir / "questions.json"),
+                       "--retriever", "dense", "--json")
+    assert json.loads(out)["retriever"] == "dense"
+
+
+@pytest.mark.slow
+def test_query_override_and_bad_override(sample_index, capsys):
+    code, out, _ = run(capsys, "query", str(sample_index), QUESTION, "--set", "retrieval.damping=0.7", "--json")
+    assert code == 0
+    code, _, err = run(capsys, "query", str(sample_index), QUESTION, "--set", "retrieval.dampng=0.7")
+    assert code == 2 and "unknown config key 'retrieval.dampng'" in err
+    code, _, err = run(capsys, "query", str(sample_index), QUESTION, "--set", "graph.synonymy_threshold=0.5")
+    assert code == 2 and "cannot change after indexing" in err
+
+
+def test_error_paths(tmp_path, capsys):
+    code, _, err = run(capsys, "index", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o"))
+    assert code == 1 and "corpus not found" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": \n')
+    code, _, err = run(capsys, "index", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 1 and "bad.jsonl:2: malformed JSON" in err
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    code, _, err = run(capsys, "index", str(empty), "--out", str(tmp_path / "o"))
+    assert code == 1 and "empty" in err
+    code, _, err = run(capsys, "index", str(empty), "--out", str(tmp_path / "o"), "--set", "nope.key=1")
+    assert code == 2 and "unknown config key 'nope.key'" in err
+    code, _, err = run(capsys, "query", str(tmp_path / "noindex"), "q")
+    assert code == 1 and "index not found" in err
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_usage_errors_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "hippo.cli.main", "query"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "hippo.cli.main", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "index" in proc.stdout and "eval" in proc.stdout
