@@ -79,8 +79,10 @@ class RetrievalConfig:
     """Entity seeds kept (largest weights)."""
     passage_node_weight: float = 0.05
     damping: float = 0.5
-    ppr_tol: float = 1e-7
-    """L1 convergence tolerance of PageRank."""
+    ppr_tol: float = 1e-6
+    """Bound on the L1 error of the PageRank vector."""
+    ppr_method: str = "cg"
+    """``cg`` (conjugate gradients on the symmetrised system) or ``power`` (power iteration)."""
     ppr_max_iter: int = 100
     top_k: int = 5
     """Default number of passages returned."""
@@ -123,6 +125,7 @@ class Config:
         _check(self.retrieval.linking_top_k >= 1, "retrieval.linking_top_k", self.retrieval.linking_top_k, "an integer >= 1")
         _check(self.retrieval.seed_top_k >= 1, "retrieval.seed_top_k", self.retrieval.seed_top_k, "an integer >= 1")
         _check(-1.0 <= self.graph.synonymy_threshold <= 1.0, "graph.synonymy_threshold", self.graph.synonymy_threshold, "a cosine in [-1, 1]")
+        _check(self.retrieval.ppr_method in ("cg", "power"), "retrieval.ppr_method", self.retrieval.ppr_method, "cg, power")
         _check(self.embed.batch_size >= 1, "embed.batch_size", self.embed.batch_size, "an integer >= 1")
         return self
 

@@ -24,8 +24,9 @@ def adjacency(n, src, dst, w):
     return a
 
 
+@pytest.mark.parametrize("method", ["cg", "power"])
 @pytest.mark.parametrize("seed", range(6))
-def test_matches_igraph_prpack(seed):
+def test_matches_igraph_prpack(seed, method):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(50, 400))
     src, dst, w = random_graph(rng, n, int(n * rng.uniform(1.5, 6)), isolated=int(rng.integers(0, 4)))
@@ -34,7 +35,7 @@ def test_matches_igraph_prpack(seed):
     damping = float(rng.choice([0.5, 0.85]))
     g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist())), directed=False)  # parallel edges kept
     expected = np.array(g.personalized_pagerank(damping=damping, directed=False, weights=w.tolist(), reset=reset.tolist(), implementation="prpack"))
-    got = personalized_pagerank(adjacency(n, src, dst, w), reset, damping=damping, tol=1e-12, max_iter=1000)
+    got = personalized_pagerank(adjacency(n, src, dst, w), reset, damping=damping, tol=1e-10, max_iter=1000, method=method)
     assert np.abs(got - expected).max() < 1e-6
     assert got.sum() == pytest.approx(1.0, abs=1e-9)
 
@@ -55,6 +56,21 @@ def test_matches_networkx_on_small_graph():
     expected = nx.pagerank(G, alpha=0.5, personalization=pers, weight="weight", tol=1e-14, max_iter=1000, dangling=pers)
     got = personalized_pagerank(adjacency(n, src, dst, w), reset, damping=0.5, tol=1e-13, max_iter=1000)
     assert np.abs(got - np.array([expected[i] for i in range(n)])).max() < 1e-8
+
+
+def test_default_tolerance_is_within_1e_6_of_exact():
+    rng = np.random.default_rng(7)
+    n = 3000
+    solver = PPRSolver(adjacency(n, *random_graph(rng, n, 12000, isolated=20)))
+    reset = rng.random(n) * (rng.random(n) < 0.3)
+    exact = solver.run(reset, tol=1e-14, max_iter=10_000, method="power")
+    for method in ("cg", "power"):
+        assert np.abs(solver.run(reset, method=method) - exact).sum() < 1e-6
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="valid: cg, power"):
+        personalized_pagerank(adjacency(2, np.array([0]), np.array([1]), np.array([1.0])), [1, 0], method="jacobi")
 
 
 def test_batch_equals_single_runs():

@@ -1,43 +1,38 @@
 """Offline OpenIE on spaCy's dependency parse: the default extractor of hippo.
 
 No LLM, no network: a small spaCy pipeline (tagger, parser, NER) and dependency
-patterns that give raw surface-string triples between named entities or compact noun
-phrases, tied to the passage title, so the graph supports multi-hop retrieval.
+patterns give raw triples between entities or compact noun phrases, tied to the title.
 
-1. Verb frames: subject + verb (+ particle, negation) + dobj/attr/dative/oprd, passive
-   agents, verb + preposition + object; conjoined subjects/objects/verbs fan out;
-   xcomp/to-clauses chain the relation; acl/relcl (who/which/where) and fronted
-   participles inherit their subject; a lone object is folded into prepositional
-   relations. "Hamlet was written by William Shakespeare." -> (Hamlet, written by,
-   William Shakespeare); "He was born in 1956 in Paris." (title Tom Hanks) -> (Tom
-   Hanks, born in, 1956), (Tom Hanks, born in, Paris); "Smith and Jones founded Apple
-   and Google." -> 4 triples; "She went on to become a senator." -> (<title>, went on to
-   become, senator); "Toyota did not give up its factory in Nagoya." -> (Toyota, not
-   give up, factory), (Toyota, not give up factory in, Nagoya).
+1. Verb frames: subject + verb (+ particle, negation) + dobj/attr/dative/oprd, agents,
+   verb + preposition + object; conjuncts fan out; xcomp/to-clauses chain; acl/relcl
+   and fronted participles inherit their subject; a lone object joins prep relations.
+   "Hamlet was written by William Shakespeare." -> (Hamlet, written by, William
+   Shakespeare); "He was born in 1956 in Paris." (title Tom Hanks) -> (Tom Hanks, born
+   in, 1956), (Tom Hanks, born in, Paris); "Smith and Jones founded Apple and Google."
+   -> 4 triples; "She went on to become a senator." -> (<title>, went on to become,
+   senator); "Toyota did not give up its factory in Nagoya." -> (Toyota, not give up,
+   factory), (Toyota, not give up factory in, Nagoya).
 2. Copulas: "Paris is the capital of France." -> (Paris, is, capital), (Paris, capital
-   of, France). A possessive subject becomes the relation: "Its 2018 Impact Factor is
-   1.355" -> (<title>, 2018 Impact Factor, 1.355); a participle on the description
-   inherits the subject: "JMP is a journal published by the AIP" -> (JMP, published
-   by, AIP).
+   of, France); "Its 2018 Impact Factor is 1.355" -> (<title>, 2018 Impact Factor,
+   1.355); "JMP is a journal published by the AIP" -> (JMP, published by, AIP).
 3. Appositives: "Barack Obama, the president of the United States," -> (Barack Obama,
    is, president), (Barack Obama, president of, United States); "Obama's wife
    Michelle" -> (Obama, wife, Michelle); "Paris, France" -> (Paris, in, France);
    "psychologist Carl Rogers" -> (Carl Rogers, is, psychologist).
-4. Noun-phrase prepositions between entities: "the University of Copenhagen in
+4. Entity + preposition + entity in a noun phrase: "the University of Copenhagen in
    Denmark" -> (University of Copenhagen, in, Denmark); "Apple's iPhone" -> (Apple,
    has, iPhone).
 5. Entity anchoring (HippoRAG links a passage only to entities in its triples): an
-   entity no pattern used copies the triples of its conjunct ("Hiroshima and
-   Nagasaki"), else links to the nearest covered noun or verb subject above it (path
-   words as relation), else to the title: "Vienna." (title Anna Schmidt) -> (Anna
-   Schmidt, related to, Vienna). A title in no triple is linked to its core or to the
-   first subject. Numeric entities (CARDINAL, MONEY, ...) only count as arguments.
-6. Arguments: sane entity spans, else the head noun with compound/amod/nummod
-   modifiers (no relative clauses), determiners dropped, dates and numbers kept.
-   Coreference-lite: he/she/his/her (person titles), it/its/they/their (others), "the
-   journal" (when the opening says the title is a journal) and a person's bare surname
-   resolve to the title's core ("Splash (film)" -> "Splash"); without a title such
-   triples are dropped.
+   unused entity copies its conjunct's triples ("Hiroshima and Nagasaki"), else links
+   to the nearest covered noun or verb subject above it (path words as relation),
+   else to the title: "Vienna." (title Anna Schmidt) -> (Anna Schmidt, related to,
+   Vienna). A title in no triple is linked to its core or the first subject.
+6. Arguments: entity spans, else the head noun with compound/amod/nummod modifiers
+   (no relative clauses), determiners dropped, dates and numbers kept; numeric
+   entities (CARDINAL, MONEY, ...) count only as arguments. Coreference-lite:
+   he/she/his/her (person titles), it/its/they/their (others), "the journal" (the title
+   is a journal) and a person's bare surname resolve to the title's core ("Splash
+   (film)" -> "Splash"); without a title such triples are dropped.
 
 Triples are deduplicated on their normalised form, in sentence order: deterministic.
 """
@@ -72,6 +67,7 @@ SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 OBJECT_DEPS = frozenset({"dobj", "attr", "dative", "oprd"})
 NOUNISH = frozenset({"NOUN", "PROPN", "NUM"})
 PLACE_LABELS = frozenset({"GPE", "LOC"})
+QUANTIFIERS = frozenset({"one", "two", "three", "some", "many", "most", "all", "each", "part"})
 RELATED = "related to"
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _MAX_PATH = 8
@@ -238,12 +234,17 @@ class _PassageIE:
         return self._args[key]
 
     def _arg(self, tok: Token, with_poss: bool) -> str | None:
+        if tok.lower_ in QUANTIFIERS:  # "one of the largest cities"
+            of = [p for p in tok.rights if p.dep_ == "prep" and p.lower_ == "of"]
+            whole = self.arg(next(_pobjs(of[0]), tok)) if of else None
+            if whole:
+                return f"{tok.text} of {whole}"
         ent = self.ent_of.get(tok.i)
         if ent is not None:
             text = _strip(ent.text)
-            if self.surname and ent.label_ == "PERSON" and text == self.surname:
-                return self.core
-            return text or None
+            person = ent.label_ == "PERSON" or self.resolvable is PERSON_PRONOUNS
+            return self.core if self.surname and person and text == self.surname else text or None
+        surname = self.resolvable is PERSON_PRONOUNS and tok.text == self.surname
         low = tok.lower_
         if low in RELATIVES or tok.tag_ in ("WDT", "WP", "WP$"):
             antecedent = _antecedent(tok)
@@ -252,7 +253,7 @@ class _PassageIE:
             return self.core if low in self.resolvable else None
         if tok.pos_ not in NOUNISH:
             return None
-        if self._is_title_reference(tok) or (tok.text == self.surname and not tok.n_lefts):
+        if self._is_title_reference(tok) or (surname and not tok.n_lefts):
             return self.core
         if with_poss:
             named = [c for c in tok.rights if c.dep_ == "appos" and self._entity_like(c)]
@@ -300,19 +301,25 @@ class _PassageIE:
     def _resolvable_pronouns(self) -> frozenset[str]:
         """he/she/his/her for a person title, it/its/they/their for others, by NER label.
 
-        An unmentioned title is a person if he/she comes before any person's name.
+        A title not named in full is a person if he/she comes before any other person or
+        proper-noun subject ("He was born ..." opening a paragraph about the title).
         """
         if not self.title:
             return frozenset()
-        keys = {normalize(self.core), normalize(self.surname)} - {""}
-        labels = {e.label_ for e in self.doc.ents if normalize(_strip(e.text)) in keys}
-        if "PERSON" in labels:
+        core, surname = normalize(self.core), normalize(self.surname)
+        keyed = [(e.label_, normalize(_strip(e.text))) for e in self.doc.ents]
+        full = {label for label, key in keyed if key == core}
+        if full:
+            return PERSON_PRONOUNS if "PERSON" in full else THING_PRONOUNS
+        if surname and ("PERSON", surname) in keyed:
             return PERSON_PRONOUNS
-        if labels:
-            return THING_PRONOUNS
-        first_person = min((e.start for e in self.doc.ents if e.label_ == "PERSON"), default=-1)
+        words = set(self.core.split())
+        others = [e.start for e in self.doc.ents if e.label_ == "PERSON"]
+        others += [
+            t.i for t in self.doc if t.dep_ == "nsubj" and t.pos_ == "PROPN" and t.text not in words
+        ]
         first_pronoun = next((t.i for t in self.doc if t.lower_ in PERSON_PRONOUNS), -1)
-        if first_pronoun != -1 and (first_person == -1 or first_pronoun < first_person):
+        if first_pronoun != -1 and (not others or first_pronoun < min(others)):
             return PERSON_PRONOUNS
         return THING_PRONOUNS
 
@@ -324,8 +331,12 @@ class _PassageIE:
         return len(lefts) == 1 and lefts[0].lower_ in ("the", "this")
 
     def _title_type_nouns(self) -> frozenset[str]:
-        """Nouns the first two sentences use to describe the title ("journal", "film")."""
-        nouns: set[str] = set()
+        """Nouns naming what the title is: "journal" from "X is a journal" in the first two
+        sentences, from "Journal of ..." or a lower-case last word ("Person-centered therapy")."""
+        words = self.core.split()
+        nouns = {words[0].lower()} if len(words) > 2 and words[1] == "of" else set()
+        if len(words) > 1 and words[-1].islower():
+            nouns.add(words[-1])
         keys = {self.title_key, normalize(self.core)}
         for i, sent in enumerate(self.doc.sents):
             if i >= 2:
@@ -435,7 +446,7 @@ class _PassageIE:
             self.emit(self.arg(poss), self.arg(subj, with_poss=False) or "", self.arg(desc))
             return
         subj_arg, desc_arg = self.arg(subj), self.arg(desc)
-        if desc_arg and desc.i not in self.ent_of:
+        if desc_arg and desc.i not in self.ent_of and desc.lower_ not in QUANTIFIERS:
             for prep in (c for c in desc.children if c.dep_ == "prep" and c.lower_ == "of"):
                 pobj = next(_pobjs(prep), None)
                 if pobj is not None and not self._entity_like(pobj) and self.arg(pobj):
@@ -445,8 +456,8 @@ class _PassageIE:
 
     def _appositive(self, head: Token, app: Token) -> None:
         head_ent, app_ent = self.ent_of.get(head.i), self.ent_of.get(app.i)
-        if head_ent is not None and head_ent is app_ent:
-            return
+        if (head_ent is not None and head_ent is app_ent) or (_numeric(head) and _numeric(app)):
+            return  # one entity, or a unit conversion "250 inches (640 cm)"
         if (
             head_ent is not None
             and app_ent is not None
@@ -507,7 +518,9 @@ class _PassageIE:
             if not text or normalize(text) in self.covered or self._copy_conjunct(ent.root, text):
                 continue
             if ent.label_ == "NORP" and ent.root.dep_ in ("amod", "compound"):
-                self.emit(self.arg(self.anchor(ent.root.head)), "is", text)  # "a Canadian band"
+                described = self.anchor(ent.root.head)  # "X is a Canadian band"
+                if described is not ent.root.head:
+                    self.emit(self.arg(described), "is", text)
                 continue
             target, rel = self._nearest_anchor(ent)
             if target is None and self.title:
@@ -592,6 +605,10 @@ def _sane_entity(ent: Span) -> bool:
     if any(t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound") for t in ent):
         return False
     return bool(_strip(ent.text))
+
+
+def _numeric(tok: Token) -> bool:
+    return tok.pos_ == "NUM" or (tok.ent_type_ in NUMERIC_LABELS and tok.pos_ != "PROPN")
 
 
 def _with_conjuncts(tok: Token) -> Iterator[Token]:

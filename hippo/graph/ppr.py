@@ -6,7 +6,19 @@ Semantics are those of igraph's ``personalized_pagerank(directed=False, weights=
     pi = (1 - d) * v + d * (P^T pi + (mass on dangling nodes) * v)
 
 where ``P`` is the row-normalised weighted adjacency and dangling (isolated) nodes
-teleport according to ``v``. Solved by power iteration until the L1 change < ``tol``.
+teleport according to ``v``.
+
+Two solvers, equal to within their tolerance:
+
+* ``cg`` (default): the dangling term only rescales the solution, so ``pi`` is
+  proportional to ``x`` solving ``(I - d A D^-1) x = v``. With ``y = D^-1/2 x`` this is
+  ``(I - d S) y = D^-1/2 v`` for the symmetric ``S = D^-1/2 A D^-1/2``, whose spectrum
+  lies in [-1, 1]: the system is SPD with condition number <= (1+d)/(1-d) (3 at d = 0.5),
+  so conjugate gradients reduce the error ~3.7x per sparse product where power
+  iteration reduces it 2x.
+* ``power``: the textbook power iteration, kept as the reference.
+
+Both accept a batch of reset vectors as the columns of an (n, B) array.
 """
 
 from __future__ import annotations
@@ -16,27 +28,42 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 F64 = npt.NDArray[np.float64]
+METHODS = ("cg", "power")
 
 
 class PPRSolver:
-    """Precomputes what every PageRank call on one graph shares (CSR, inverse degrees)."""
+    """Precomputes what every PageRank call on one graph shares (normalised CSR, degrees)."""
 
     def __init__(self, adjacency: sp.csr_matrix) -> None:
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency must be square")
         self.adj = sp.csr_matrix(adjacency, dtype=np.float64)
+        self.n = self.adj.shape[0]
         deg = np.asarray(self.adj.sum(axis=1)).ravel()
         self.dangling = deg <= 0
-        self.inv_deg = np.where(self.dangling, 0.0, 1.0 / np.where(self.dangling, 1.0, deg))
-        self.n = self.adj.shape[0]
+        safe = np.where(self.dangling, 1.0, deg)
+        self.inv_deg = np.where(self.dangling, 0.0, 1.0 / safe)
+        self.sqrt_deg = np.sqrt(safe)
+        inv_sqrt = 1.0 / self.sqrt_deg
+        # S = D^-1/2 A D^-1/2 (rows/columns of isolated nodes are empty).
+        self.sym = sp.csr_matrix(sp.diags(inv_sqrt) @ self.adj @ sp.diags(inv_sqrt))
+        self.sym.sort_indices()
 
     def run(
-        self, reset: npt.ArrayLike, damping: float = 0.5, tol: float = 1e-7, max_iter: int = 100
+        self,
+        reset: npt.ArrayLike,
+        damping: float = 0.5,
+        tol: float = 1e-7,
+        max_iter: int = 100,
+        method: str = "cg",
     ) -> F64:
         """PageRank vector(s) for ``reset``: shape (n,) or (n, B) for B resets at once.
 
         Each column is normalised to sum to 1; negative or NaN entries count as 0.
-        Raises ``ValueError`` when a reset vector has no positive mass.
+        ``tol`` bounds the L1 error (``power``: L1 change between iterations; ``cg``:
+        residual norm <= ``tol / 10`` relative to the right-hand side, which measured
+        L1 errors ~30x below ``tol``). Raises ``ValueError`` when a
+        reset vector has no positive mass.
         """
         v = np.nan_to_num(np.asarray(reset, dtype=np.float64), nan=0.0)
         v = np.where(v > 0, v, 0.0)
@@ -49,6 +76,15 @@ class PPRSolver:
         if np.any(total <= 0):
             raise ValueError("reset vector has no positive mass")
         v = v / total
+        if method == "cg":
+            pi = self._cg(v, damping, tol, max_iter)
+        elif method == "power":
+            pi = self._power(v, damping, tol, max_iter)
+        else:
+            raise ValueError(f"unknown PageRank method {method!r}; valid: {', '.join(METHODS)}")
+        return pi[:, 0] if squeeze else pi
+
+    def _power(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
         pi = v.copy()
         inv_deg = self.inv_deg[:, None]
         dangling = self.dangling
@@ -60,11 +96,39 @@ class PPRSolver:
             pi = new
             if delta < tol:
                 break
-        return pi[:, 0] if squeeze else pi
+        return pi
+
+    def _cg(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
+        sqrt_deg = self.sqrt_deg[:, None]
+        b = v / sqrt_deg
+        y = b.copy()  # first Neumann term: a good start
+        r = damping * (self.sym @ y)  # b - (I - dS) y
+        p = r.copy()
+        rs = np.einsum("ij,ij->j", r, r)
+        stop = (tol * 0.1) ** 2 * np.einsum("ij,ij->j", b, b)
+        for _ in range(max_iter):
+            if np.all(rs <= stop):
+                break
+            ap = p - damping * (self.sym @ p)
+            denom = np.einsum("ij,ij->j", p, ap)
+            alpha = np.divide(rs, denom, out=np.zeros_like(rs), where=denom > 0)
+            y += alpha * p
+            r -= alpha * ap
+            rs_new = np.einsum("ij,ij->j", r, r)
+            beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
+            p = r + beta * p
+            rs = rs_new
+        x = np.maximum(y * sqrt_deg, 0.0)
+        return x / x.sum(axis=0)
 
 
 def personalized_pagerank(
-    adjacency: sp.csr_matrix, reset: npt.ArrayLike, damping: float = 0.5, tol: float = 1e-7, max_iter: int = 100
+    adjacency: sp.csr_matrix,
+    reset: npt.ArrayLike,
+    damping: float = 0.5,
+    tol: float = 1e-7,
+    max_iter: int = 100,
+    method: str = "cg",
 ) -> F64:
     """One-shot PageRank; build a :class:`PPRSolver` once to amortise setup over queries."""
-    return PPRSolver(adjacency).run(reset, damping, tol, max_iter)
+    return PPRSolver(adjacency).run(reset, damping, tol, max_iter, method)

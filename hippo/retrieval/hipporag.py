@@ -146,7 +146,7 @@ class HippoRAG2Ranker:
             )
             reset[self.n_passages + seeds, b] += weights
             evidence.append((top_facts, fact_scores[top_facts, b], seeds, weights))
-        pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter)
+        pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, config.ppr_method)
         results = []
         for b, (facts, fscores, seeds, weights) in enumerate(evidence):
             pscores = pi[: self.n_passages, b]
