@@ -108,7 +108,7 @@ def build_index(
     timings["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    texts = [p.content for p in passages] + kb.entity_names + [f.as_text() for f in kb.facts]
+    texts = [p.content for p in passages] + kb.entity_names + [f.as_text(config.embed.fact_format) for f in kb.facts]
     vecs, rows = embed_unique(embedder, texts, progress)
     all_vecs = vecs[rows]
     n_p, n_e = len(passages), len(kb.entity_names)

@@ -45,9 +45,11 @@ class Fact:
     relation: str
     object: str
 
-    def as_text(self) -> str:
-        """The string embedded for fact linking (HippoRAG 2's tuple rendering)."""
-        return repr((self.subject, self.relation, self.object))
+    def as_text(self, fmt: str = "plain") -> str:
+        """The string embedded for fact linking: ``plain`` "s r o" or HippoRAG 2's ``tuple`` repr."""
+        if fmt == "tuple":
+            return repr((self.subject, self.relation, self.object))
+        return " ".join(x for x in (self.subject, self.relation, self.object) if x)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_manifest_describes_the_index(tmp_path):
     make_engine(tmp_path / "idx")
     m = read_index_files(tmp_path / "idx").manifest
     assert m["format"] == "hippo-index" and m["format_version"] == 1
-    assert m["embedder"] == {"id": "hashing:64", "dim": 64, "precision": "bf16"}
+    assert m["embedder"] == {"id": "hashing:64", "dim": 64, "precision": "fp32"}
     assert m["extractor"]["name"] == "hippo.extractor.scripted.v1"
     assert m["counts"]["passages"] == 4 and m["counts"]["edges"]["context"] > 0
     assert m["config"]["retrieval"]["damping"] == 0.5
