@@ -24,7 +24,7 @@ def adjacency(n, src, dst, w):
     return a
 
 
-@pytest.mark.parametrize("method", ["cg", "power"])
+@pytest.mark.parametrize("method", ["cg", "power", "cg-scipy"])
 @pytest.mark.parametrize("seed", range(6))
 def test_matches_igraph_prpack(seed, method):
     rng = np.random.default_rng(seed)
@@ -35,7 +35,9 @@ def test_matches_igraph_prpack(seed, method):
     damping = float(rng.choice([0.5, 0.85]))
     g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist())), directed=False)  # parallel edges kept
     expected = np.array(g.personalized_pagerank(damping=damping, directed=False, weights=w.tolist(), reset=reset.tolist(), implementation="prpack"))
-    got = personalized_pagerank(adjacency(n, src, dst, w), reset, damping=damping, tol=1e-10, max_iter=1000, method=method)
+    backend = "scipy" if method.endswith("-scipy") else "torch"
+    solver = PPRSolver(adjacency(n, src, dst, w), backend=backend)
+    got = solver.run(reset, damping=damping, tol=1e-10, max_iter=1000, method=method.split("-")[0])
     assert np.abs(got - expected).max() < 1e-6
     assert got.sum() == pytest.approx(1.0, abs=1e-9)
 
@@ -73,10 +75,11 @@ def test_unknown_method():
         personalized_pagerank(adjacency(2, np.array([0]), np.array([1]), np.array([1.0])), [1, 0], method="jacobi")
 
 
-def test_batch_equals_single_runs():
+@pytest.mark.parametrize("backend", ["torch", "scipy"])
+def test_batch_equals_single_runs(backend):
     rng = np.random.default_rng(1)
     n = 200
-    solver = PPRSolver(adjacency(n, *random_graph(rng, n, 800)))
+    solver = PPRSolver(adjacency(n, *random_graph(rng, n, 800)), backend=backend)
     resets = rng.random((n, 5)) * (rng.random((n, 5)) < 0.2)
     resets[0] += 1.0
     batch = solver.run(resets, tol=1e-12)

@@ -70,7 +70,7 @@ class SentenceTransformerEmbedder:
         self,
         model: str = "all-MiniLM-L6-v2",
         batch_size: int = 64,
-        precision: str = "bf16",
+        precision: str = "fp32",
         max_seq_length: int = 256,
         device: str = "cpu",
     ) -> None:

