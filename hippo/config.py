@@ -85,8 +85,8 @@ class RetrievalConfig:
     passage_node_weight: float = 0.05
     damping: float = 0.5
     ppr_tol: float = 1e-5
-    """Bound on the L1 error of the PageRank vector (1e-5 left the top-10 of all 100 MuSiQue
-    questions identical to the exact solution)."""
+    """PageRank tolerance (for ``cg``: relative residual; L1 error of the same order). 1e-5
+    left the top-10 of all 100 MuSiQue questions identical to the exact solution."""
     ppr_method: str = "cg"
     """``cg`` (conjugate gradients on the symmetrised system) or ``power`` (power iteration)."""
     ppr_max_iter: int = 100

@@ -71,7 +71,7 @@ def synonymy_pairs(
     eligible: npt.NDArray[np.bool_],
     threshold: float,
     max_neighbors: int,
-    block: int = 1024,
+    block: int = 512,
 ) -> tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.int8]]:
     """Entity pairs whose cosine is >= ``threshold``.
 
@@ -90,9 +90,12 @@ def synonymy_pairs(
     for start in range(0, n, block):
         stop = min(start + block, n)
         sims = vecs[start:stop] @ vecs[start:].T  # (b, n - start): upper triangle incl. this block
-        r, c = np.nonzero(sims >= threshold)
-        keep = c > r  # strictly above the diagonal
-        r, c = r[keep], c[keep]
+        b = stop - start
+        sims[:, :b][np.tril_indices(b)] = -np.inf  # keep pairs strictly above the diagonal
+        hit = sims >= threshold
+        rows = np.flatnonzero(hit.any(axis=1))  # few rows have any synonym: scan only those
+        r, c = np.nonzero(hit[rows])
+        r = rows[r]
         rows_l.append(r + start)
         cols_l.append(c + start)
         sims_l.append(sims[r, c])

@@ -52,6 +52,7 @@ class PPRSolver:
         self.sym.sort_indices()
         self.backend = _pick_backend(backend)
         self._torch_sym: Any = None
+        self._torch_sym32: Any = None
         if self.backend == "torch":
             import torch
 
@@ -75,9 +76,9 @@ class PPRSolver:
         """PageRank vector(s) for ``reset``: shape (n,) or (n, B) for B resets at once.
 
         Each column is normalised to sum to 1; negative or NaN entries count as 0.
-        ``tol`` bounds the L1 error (``power``: L1 change between iterations; ``cg``:
-        residual norm <= ``tol / 10`` relative to the right-hand side, which measured
-        L1 errors ~30x below ``tol``). Raises ``ValueError`` when a
+        ``tol``: ``power`` stops when the L1 change between iterations is below it,
+        ``cg`` when the residual norm relative to the right-hand side is (which measured
+        L1 errors of the same order as ``tol``). Raises ``ValueError`` when a
         reset vector has no positive mass.
         """
         v = np.nan_to_num(np.asarray(reset, dtype=np.float64), nan=0.0)
@@ -122,7 +123,7 @@ class PPRSolver:
         r = damping * (self.sym @ y)  # b - (I - dS) y
         p = r.copy()
         rs = np.einsum("ij,ij->j", r, r)
-        stop = (tol * 0.1) ** 2 * np.einsum("ij,ij->j", b, b)
+        stop = tol**2 * np.einsum("ij,ij->j", b, b)
         for _ in range(max_iter):
             if np.all(rs <= stop):
                 break
@@ -146,14 +147,21 @@ class PPRSolver:
         s = self._torch_sym
         if v.shape[1] == 1:  # sparse @ vector is 2x faster than sparse @ (n, 1) matrix
             return self._cg_torch_1d(v[:, 0], damping, tol, max_iter)[:, None]
+        # A batch runs in float32 unless the tolerance needs float64: torch's sparse x dense
+        # product measured 7x faster in float32 (16 columns, MuSiQue graph).
+        if tol >= 1e-6:
+            if self._torch_sym32 is None:
+                self._torch_sym32 = s.to(torch.float32)
+            s = self._torch_sym32
+        dtype = s.dtype
         with torch.inference_mode():
-            sqrt_deg = torch.from_numpy(self.sqrt_deg)[:, None]
-            b = torch.from_numpy(v) / sqrt_deg
+            sqrt_deg = torch.from_numpy(self.sqrt_deg).to(dtype)[:, None]
+            b = torch.from_numpy(v).to(dtype) / sqrt_deg
             y = b.clone()
             r = (s @ y).mul_(damping)
             p = r.clone()
             rs = (r * r).sum(0)
-            stop = (tol * 0.1) ** 2 * (b * b).sum(0)
+            stop = tol**2 * (b * b).sum(0)
             zero = torch.zeros_like(rs)
             for _ in range(max_iter):
                 if bool((rs <= stop).all()):
@@ -168,7 +176,7 @@ class PPRSolver:
                 p.mul_(beta).add_(r)
                 rs = rs_new
             x = (y * sqrt_deg).clamp_(min=0.0)
-            return (x / x.sum(0)).numpy()
+            return (x / x.sum(0)).to(torch.float64).numpy()
 
     def _cg_torch_1d(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
         torch = self._torch
@@ -180,7 +188,7 @@ class PPRSolver:
             r = (s @ y).mul_(damping)
             p = r.clone()
             rs = float(torch.dot(r, r))
-            stop = (tol * 0.1) ** 2 * float(torch.dot(b, b))
+            stop = tol**2 * float(torch.dot(b, b))
             for _ in range(max_iter):
                 if rs <= stop:
                     break
