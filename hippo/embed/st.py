@@ -99,8 +99,8 @@ class SentenceTransformerEmbedder:
             with contextlib.suppress(Exception):
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()
-                hf_logging.set_verbosity_error()
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
             try:
                 self._model = SentenceTransformer(str(self._path), device=self.device)

@@ -23,6 +23,7 @@ Both accept a batch of reset vectors as the columns of an (n, B) array.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -57,13 +58,15 @@ class PPRSolver:
             import torch
 
             self._torch = torch
-            self._torch_sym = torch.sparse_csr_tensor(
-                torch.from_numpy(self.sym.indptr.astype(np.int32)),
-                torch.from_numpy(self.sym.indices.astype(np.int32)),
-                torch.from_numpy(self.sym.data),
-                size=self.sym.shape,
-                check_invariants=False,
-            )
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._torch_sym = torch.sparse_csr_tensor(
+                    torch.from_numpy(self.sym.indptr.astype(np.int32)),
+                    torch.from_numpy(self.sym.indices.astype(np.int32)),
+                    torch.from_numpy(self.sym.data),
+                    size=self.sym.shape,
+                    check_invariants=False,
+                )
 
     def run(
         self,
@@ -137,8 +140,9 @@ class PPRSolver:
             p *= beta
             p += r
             rs = rs_new
-        x = np.maximum(y * sqrt_deg, 0.0)
-        return x / x.sum(axis=0)
+        x: F64 = np.maximum(y * sqrt_deg, 0.0)
+        out: F64 = x / x.sum(axis=0)
+        return out
 
     def _cg_torch(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
         """:meth:`_cg` on torch tensors: MKL's sparse product and fused in-place updates
@@ -147,12 +151,7 @@ class PPRSolver:
         s = self._torch_sym
         if v.shape[1] == 1:  # sparse @ vector is 2x faster than sparse @ (n, 1) matrix
             return self._cg_torch_1d(v[:, 0], damping, tol, max_iter)[:, None]
-        # A batch runs in float32 unless the tolerance needs float64: torch's sparse x dense
-        # product measured 7x faster in float32 (16 columns, MuSiQue graph).
-        if tol >= 1e-6:
-            if self._torch_sym32 is None:
-                self._torch_sym32 = s.to(torch.float32)
-            s = self._torch_sym32
+        s = self._sparse_for(tol)
         dtype = s.dtype
         with torch.inference_mode():
             sqrt_deg = torch.from_numpy(self.sqrt_deg).to(dtype)[:, None]
@@ -176,14 +175,24 @@ class PPRSolver:
                 p.mul_(beta).add_(r)
                 rs = rs_new
             x = (y * sqrt_deg).clamp_(min=0.0)
-            return (x / x.sum(0)).to(torch.float64).numpy()
+            out: F64 = (x / x.sum(0)).to(torch.float64).numpy()
+            return out
+
+    def _sparse_for(self, tol: float) -> Any:
+        """The torch CSR matrix in float32 unless ``tol`` needs float64: the batched
+        sparse x dense product measured 7x faster in float32 (16 columns, MuSiQue graph)."""
+        if tol < 1e-6:
+            return self._torch_sym
+        if self._torch_sym32 is None:
+            self._torch_sym32 = self._torch_sym.to(self._torch.float32)
+        return self._torch_sym32
 
     def _cg_torch_1d(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
         torch = self._torch
-        s = self._torch_sym
+        s = self._sparse_for(tol)
         with torch.inference_mode():
-            sqrt_deg = torch.from_numpy(self.sqrt_deg)
-            b = torch.from_numpy(v) / sqrt_deg
+            sqrt_deg = torch.from_numpy(self.sqrt_deg).to(s.dtype)
+            b = torch.from_numpy(v).to(s.dtype) / sqrt_deg
             y = b.clone()
             r = (s @ y).mul_(damping)
             p = r.clone()
@@ -203,7 +212,8 @@ class PPRSolver:
                 p.mul_(rs_new / rs).add_(r)
                 rs = rs_new
             x = (y * sqrt_deg).clamp_(min=0.0)
-            return (x / x.sum()).numpy()
+            out: F64 = (x / x.sum()).to(torch.float64).numpy()
+            return out
 
 
 def _pick_backend(backend: str) -> str:

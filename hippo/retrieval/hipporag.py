@@ -113,6 +113,35 @@ class _Scorer:
         """(F, B) cosines for queries (B, d)."""
         return self._scores(self.fact_vectors, getattr(self, "_f", None), q)
 
+    def top_facts(self, q: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
+        """Per query: the ``k`` best facts (ties by index) and their min-max normalised scores.
+
+        Equal to ``top_k_indices(minmax(facts(q)))`` without normalising every fact: torch's
+        top-k over a few spare candidates, then the stable order on those.
+        """
+        if self._torch is None:
+            scores = minmax(self.facts(q), axis=0)
+            out = []
+            for b in range(scores.shape[1]):
+                top = top_k_indices(scores[:, b], k)
+                out.append((top, scores[top, b]))
+            return out
+        torch = self._torch
+        q = np.atleast_2d(np.asarray(q, dtype=np.float32))
+        with torch.inference_mode():
+            raw = self._f @ torch.from_numpy(np.ascontiguousarray(q.T))  # (F, B)
+            lo, hi = raw.min(0).values.double().numpy(), raw.max(0).values.double().numpy()
+            spare = min(k + 8, raw.shape[0])
+            cand = torch.topk(raw, spare, dim=0).indices.numpy()
+            cand_scores = raw.gather(0, torch.from_numpy(cand)).double().numpy()
+        out = []
+        for b in range(q.shape[0]):
+            order = np.lexsort((cand[:, b], -cand_scores[:, b]))[:k]
+            span = hi[b] - lo[b]
+            norm = (cand_scores[order, b] - lo[b]) / span if span > 0 else np.ones(len(order))
+            out.append((cand[order, b].astype(np.int64), norm))
+        return out
+
 
 @dataclass(frozen=True)
 class GraphRanking:
@@ -169,20 +198,19 @@ class HippoRAG2Ranker:
         dense = self.dense_scores(qp)
         if self.fact_vectors.shape[0] == 0:
             return [self._dense_result(dense[:, b], k) for b in range(n_queries)]
-        fact_scores = minmax(self._scorer.facts(qf), axis=0)
+        linked = self._scorer.top_facts(qf, config.linking_top_k)
         passage_reset = config.passage_node_weight * minmax(dense, axis=0)
         n_nodes = self.solver.n
         reset = np.zeros((n_nodes, n_queries))
         reset[: self.n_passages] = passage_reset
         evidence = []
-        for b in range(n_queries):
-            top_facts = top_k_indices(fact_scores[:, b], config.linking_top_k)
+        for b, (top_facts, top_scores) in enumerate(linked):
             seeds, weights = entity_seed_weights(
-                top_facts, fact_scores[top_facts, b], self.fact_subject, self.fact_object,
+                top_facts, top_scores, self.fact_subject, self.fact_object,
                 self.entity_passage_count, config.seed_top_k,
             )
             reset[self.n_passages + seeds, b] += weights
-            evidence.append((top_facts, fact_scores[top_facts, b], seeds, weights))
+            evidence.append((top_facts, top_scores, seeds, weights))
         pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, config.ppr_method)
         results = []
         for b, (facts, fscores, seeds, weights) in enumerate(evidence):

@@ -163,7 +163,8 @@ class IndexFiles:
 
     def array(self, name: str, mmap: bool = True) -> npt.NDArray[Any]:
         """A ``.npy`` file, memory-mapped read-only by default."""
-        return np.load(self.generation / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+        arr: npt.NDArray[Any] = np.load(self.generation / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return arr
 
     def json(self, name: str) -> Any:
         """A JSON file."""
