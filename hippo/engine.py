@@ -69,17 +69,7 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         """Counts, embedder, extractor, config and versions of the index."""
-        m = self.manifest
-        return {
-            "path": str(self.path),
-            "generation": self.files.generation.name,
-            "format_version": m["format_version"],
-            "counts": m["counts"],
-            "embedder": m["embedder"],
-            "extractor": m["extractor"],
-            "config": m["config"],
-            "versions": m["versions"],
-        }
+        return self.files.describe()
 
     def _encode(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         cfg = self.config.embed

@@ -20,16 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     files = read_index_files(args.index)
     m = files.manifest
-    info = {
-        "path": str(files.root),
-        "generation": files.generation.name,
-        "format_version": m["format_version"],
-        "counts": m["counts"],
-        "embedder": m["embedder"],
-        "extractor": m["extractor"],
-        "config": m["config"],
-        "versions": m["versions"],
-    }
+    info = files.describe()
     if args.verify:
         bad = files.verify()
         info["verified"] = not bad

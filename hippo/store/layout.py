@@ -175,6 +175,20 @@ class IndexFiles:
         with open(self.generation / name, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
+    def describe(self) -> dict[str, Any]:
+        """What ``hippo info --json`` prints: counts, embedder, extractor, config, versions."""
+        m = self.manifest
+        return {
+            "path": str(self.root),
+            "generation": self.generation.name,
+            "format_version": m["format_version"],
+            "counts": m["counts"],
+            "embedder": m["embedder"],
+            "extractor": m["extractor"],
+            "config": m["config"],
+            "versions": m["versions"],
+        }
+
     def verify(self) -> list[str]:
         """Names of files whose sha256 differs from the manifest (empty when intact)."""
         bad = []
