@@ -71,7 +71,10 @@ class GraphConfig:
     """Entities with fewer letters/digits get no synonymy edges of their own."""
     edge_weights: str = "reference"
     """``reference``: relation and synonymy edges count once per direction, as HippoRAG 2
-    stores them (twice the weight of a context edge). ``single``: every edge counts once."""
+    stores them (twice the weight of a context edge). ``single``: every edge counts once.
+    Measured on MuSiQue-100 (R@5): reference 0.684 vs single 0.656 with the recorded OpenIE,
+    0.668 vs 0.659 with spaCy OpenIE; single was ahead only at R@10/20 with the recorded
+    OpenIE (0.786 vs 0.773). Hence the default."""
 
 
 @dataclass(frozen=True)
