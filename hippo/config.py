@@ -65,8 +65,8 @@ class GraphConfig:
 
     synonymy_threshold: float = 0.8
     """Minimum cosine between entity embeddings for a synonymy edge."""
-    synonymy_max_neighbors: int = 100
-    """At most this many synonyms accepted per entity (most similar first)."""
+    synonymy_max_neighbors: int = 101
+    """At most this many synonyms accepted per entity, most similar first (HippoRAG 2: 101)."""
     synonymy_min_chars: int = 3
     """Entities with fewer letters/digits get no synonymy edges of their own."""
     edge_weights: str = "reference"
@@ -137,6 +137,14 @@ class Config:
         _check(-1.0 <= self.graph.synonymy_threshold <= 1.0, "graph.synonymy_threshold", self.graph.synonymy_threshold, "a cosine in [-1, 1]")
         _check(self.retrieval.ppr_method in ("cg", "power"), "retrieval.ppr_method", self.retrieval.ppr_method, "cg, power")
         _check(self.embed.batch_size >= 1, "embed.batch_size", self.embed.batch_size, "an integer >= 1")
+        _check(self.embed.max_seq_length >= 8, "embed.max_seq_length", self.embed.max_seq_length, "an integer >= 8")
+        _check(self.extract.spacy_batch_size >= 1, "extract.spacy_batch_size", self.extract.spacy_batch_size, "an integer >= 1")
+        _check(self.graph.synonymy_max_neighbors >= 0, "graph.synonymy_max_neighbors", self.graph.synonymy_max_neighbors, "an integer >= 0")
+        _check(self.graph.synonymy_min_chars >= 0, "graph.synonymy_min_chars", self.graph.synonymy_min_chars, "an integer >= 0")
+        _check(0.0 < self.retrieval.ppr_tol < 1.0, "retrieval.ppr_tol", self.retrieval.ppr_tol, "a number in (0, 1)")
+        _check(self.retrieval.ppr_max_iter >= 1, "retrieval.ppr_max_iter", self.retrieval.ppr_max_iter, "an integer >= 1")
+        _check(self.retrieval.top_k >= 1, "retrieval.top_k", self.retrieval.top_k, "an integer >= 1")
+        _check(self.runtime.threads >= 0, "runtime.threads", self.runtime.threads, "an integer >= 0 (0 = library default)")
         return self
 
 
@@ -170,7 +178,12 @@ def _coerce(key: str, raw: Any, target: Any) -> Any:
                 if text.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(text)
-            return kind(json.loads(text)) if kind is not float else float(text)
+            if kind is float:
+                return float(text)
+            value = json.loads(text)
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(text)  # "2.9" or "true" must not become 2 or 1
+            return kind(value)
         except (ValueError, TypeError, json.JSONDecodeError):
             raise ConfigError(f"invalid value {raw!r} for {key}; expected {kind.__name__}") from None
     if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
@@ -213,14 +226,11 @@ def from_dict(data: Mapping[str, Any], source: str = "dict") -> Config:
     return _apply(Config(), _flatten(data, source), source).validate()
 
 
-def load_config(
-    path: str | Path | None = None,
-    overrides: Iterable[str] = (),
-    env: Mapping[str, str] | None = None,
-    base: Config | None = None,
-) -> Config:
-    """Resolve the config: ``base`` (defaults) < file < env < ``key=value`` overrides."""
-    config = base or Config()
+def _layers(
+    path: str | Path | None, overrides: Iterable[str], env: Mapping[str, str] | None
+) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The (source, items) layers above the defaults, lowest precedence first."""
+    layers: list[tuple[str, list[tuple[str, Any]]]] = []
     if path is not None:
         p = Path(path)
         try:
@@ -231,18 +241,59 @@ def load_config(
             data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
-        config = _apply(config, _flatten(data, str(p)), str(p))
+        layers.append((str(p), _flatten(data, str(p))))
     environ = os.environ if env is None else env
     env_items = []
     for name, value in sorted(environ.items()):
         if name.startswith("HIPPO_") and "__" in name:
             section, _, key = name[len("HIPPO_") :].partition("__")
             env_items.append((f"{section.lower()}.{key.lower()}", value))
-    config = _apply(config, env_items, "environment")
+    layers.append(("environment", env_items))
     set_items = []
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         set_items.append((key.strip(), value))
-    return _apply(config, set_items, "--set").validate()
+    layers.append(("--set", set_items))
+    return layers
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    base: Config | None = None,
+) -> Config:
+    """Resolve the config: ``base`` (defaults) < file < env < ``key=value`` overrides."""
+    config = base or Config()
+    for source, items in _layers(path, overrides, env):
+        config = _apply(config, items, source)
+    return config.validate()
+
+
+def query_overrides(
+    path: str | Path | None = None, overrides: Iterable[str] = (), env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Settings to apply on top of an opened index's saved config.
+
+    Every ``retrieval.*``/``runtime.*`` key that the file, the environment or ``--set`` gives
+    (whatever its value: setting a key back to its default is an override too), plus any
+    other ``--set`` key so that opening the index can reject it. Values are validated.
+    """
+    layers = _layers(path, overrides, env)
+    given: dict[str, Any] = {}
+    for source, items in layers:
+        for key, value in items:
+            if key.startswith(("retrieval.", "runtime.")) or source == "--set":
+                given[key] = value
+    resolved = Config()
+    for source, items in layers:
+        resolved = _apply(resolved, items, source)
+    resolved.validate()
+    return {k: (_get(resolved, k) if k.startswith(("retrieval.", "runtime.")) else v) for k, v in given.items()}
+
+
+def _get(config: Config, key: str) -> Any:
+    section, _, name = key.partition(".")
+    return getattr(getattr(config, section), name)

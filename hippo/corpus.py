@@ -52,7 +52,8 @@ def _from_record(record: Any, where: str) -> Passage:
     return make_passage(text, title, pid)
 
 
-def _dedupe(passages: Iterable[Passage], source: Path) -> list[Passage]:
+def dedupe_passages(passages: Iterable[Passage], source: str | Path = "passages") -> list[Passage]:
+    """Drop exact repeats; refuse one id on two texts and an empty corpus."""
     seen_ids: dict[str, Passage] = {}
     seen_content: set[str] = set()
     out = []
@@ -88,7 +89,7 @@ def read_corpus(path: str | Path) -> list[Passage]:
                 raise CorpusError(f"{f}: not UTF-8 text; convert it or remove it from the folder") from None
             if text:
                 passages.append(make_passage(text, f.stem))
-        return _dedupe(passages, src)
+        return dedupe_passages(passages, src)
     try:
         raw = src.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -103,7 +104,7 @@ def read_corpus(path: str | Path) -> list[Passage]:
             except json.JSONDecodeError as exc:
                 raise CorpusError(f"{src}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
             passages.append(_from_record(record, f"{src}:{lineno}"))
-        return _dedupe(passages, src)
+        return dedupe_passages(passages, src)
     if src.suffix.lower() == ".json":
         try:
             data = json.loads(raw)
@@ -113,7 +114,7 @@ def read_corpus(path: str | Path) -> list[Passage]:
             data = data.get("docs", data.get("passages"))
         if not isinstance(data, list):
             raise CorpusError(f"{src}: expected a JSON list of passages, got {type(data).__name__}; give {_FORMATS}")
-        return _dedupe((_from_record(r, f"{src}: item {i}") for i, r in enumerate(data)), src)
+        return dedupe_passages((_from_record(r, f"{src}: item {i}") for i, r in enumerate(data)), src)
     if src.suffix.lower() in (".txt", ".md"):
         text = raw.strip()
         if not text:

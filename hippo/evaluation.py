@@ -3,8 +3,9 @@
 Recall@k of a question = |top-k ∩ gold| / |gold|; a question whose gold passages are
 all missing still counts (with recall 0), and the macro average is reported. Gold
 passages are matched to index passages by exact content, then by title (when the title
-is unique in the index), then by whitespace-insensitive content; gold passages that
-match nothing are counted and reported, never silently dropped.
+is unique in the index), then by whitespace-insensitive content. Gold passages that
+match nothing are counted (``gold_missing``) and gold passages whose text differs but
+whose title matched are counted too (``gold_matched_by_title``): nothing is silent.
 """
 
 from __future__ import annotations
@@ -69,13 +70,23 @@ def load_questions(path: str | Path) -> list[Question]:
         raw = src.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise QuestionsError(f"questions file not found: {src}") from None
-    try:
-        if src.suffix == ".jsonl":
-            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        else:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionsError(f"cannot read questions file {src}: {exc}") from None
+    data: Any
+    if src.suffix == ".jsonl":
+        data = []
+        for lineno, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise QuestionsError(f"{src}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    else:
+        try:
             data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise QuestionsError(f"{src}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        except json.JSONDecodeError as exc:
+            raise QuestionsError(f"{src}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, list) or not data:
         raise QuestionsError(f"{src}: expected a non-empty JSON list of questions")
     out = []
@@ -100,13 +111,14 @@ class GoldMatcher:
             by_title.setdefault(t, []).append(i)
         self.by_title = {t: v[0] for t, v in by_title.items() if len(v) == 1}
 
-    def match(self, title: str, content: str) -> str | None:
-        """The passage id for a gold passage, or None."""
+    def match(self, title: str, content: str) -> tuple[str | None, str]:
+        """(passage id or None, how: ``content``, ``title``, ``whitespace`` or ``missing``)."""
         if content and content in self.by_content:
-            return self.by_content[content]
+            return self.by_content[content], "content"
         if title and title in self.by_title:
-            return self.by_title[title]
-        return self.by_squashed.get(" ".join(content.split())) if content else None
+            return self.by_title[title], "title"
+        found = self.by_squashed.get(" ".join(content.split())) if content else None
+        return found, "whitespace" if found else "missing"
 
 
 def recall_at(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
@@ -133,26 +145,27 @@ def evaluate(
     per_question = []
     latencies = []
     gold_missing = 0
+    by_title = 0
     for start in range(0, len(questions), batch_size):
         batch = questions[start : start + batch_size]
         t = time.perf_counter()
         results = engine.retrieve_many([q.question for q in batch], k=depth, retriever=retriever)
         latencies.append(1000 * (time.perf_counter() - t) / len(batch))
         for q, res in zip(batch, results):
-            gold_ids = []
-            missing = []
+            gold_ids: list[str] = []
+            missing: list[str] = []
             for title, content in q.gold:
-                pid = matcher.match(title, content)
+                pid, how = matcher.match(title, content)
                 if pid is None:
                     missing.append(title)
                 else:
                     gold_ids.append(pid)
+                    by_title += how == "title" and bool(content)
             gold_missing += len(missing)
             ranked = res.passage_ids
-            denominator = len(set(gold_ids)) + len(missing)
-            recalls = {
-                str(k): (len(set(ranked[:k]) & set(gold_ids)) / denominator if denominator else 0.0) for k in ks
-            }
+            # Unfound gold passages stay in the denominator: they can never be retrieved.
+            gold = gold_ids + [f"\x00missing:{i}" for i in range(len(missing))]
+            recalls = {str(k): recall_at(ranked, gold, k) for k in ks}
             per_question.append({
                 "id": q.id, "question": q.question, "gold": gold_ids, "gold_missing": missing,
                 "retrieved": ranked, "recall": recalls, "mode": res.mode,
@@ -164,6 +177,7 @@ def evaluate(
         "questions": len(questions),
         "recall": recall,
         "gold_missing": gold_missing,
+        "gold_matched_by_title": by_title,
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2), "p95": round(float(np.percentile(lat, 95)), 2)},
         "per_question": per_question,
     }

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hippo.config import Config, load_config
-from hippo.corpus import read_corpus
+from hippo.corpus import dedupe_passages, read_corpus
 from hippo.embed import make_embedder
 from hippo.extract import make_extractor
 from hippo.graph.build import build_graph
@@ -93,17 +93,15 @@ def build_index(
         config = config.replace({"extract.extractor": "precomputed", "extract.openie": str(openie)})
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    passages = read_corpus(corpus) if isinstance(corpus, (str, Path)) else list(corpus)
-    if not passages:
-        from hippo.errors import CorpusError
-
-        raise CorpusError("the corpus is empty")
+    passages = read_corpus(corpus) if isinstance(corpus, (str, Path)) else dedupe_passages(corpus)
     extractor = extractor or make_extractor(config.extract)
     embedder = embedder or make_embedder(config.embed)
     timings["read"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    extractions = extractor.extract(passages)
+    extractions = extractor.extract(
+        passages, (lambda done, total: progress("extract", done, total)) if progress else None
+    )
     kb = build_kb(passages, extractions)
     timings["extract"] = time.perf_counter() - t
 

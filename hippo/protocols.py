@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -24,8 +24,10 @@ class Extractor(Protocol):
         """JSON-serialisable settings, saved into the index manifest."""
         ...
 
-    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
-        """One ``Extraction`` per passage, in input order."""
+    def extract(
+        self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None
+    ) -> list[Extraction]:
+        """One ``Extraction`` per passage, in input order; ``progress(done, total)`` if given."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,9 @@ class ScriptedExtractor:
         """No settings."""
         return {}
 
-    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
+    def extract(
+        self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None
+    ) -> list[Extraction]:
         """Scripted triples; entities are their subjects and objects."""
         out = []
         for p in passages:

@@ -85,8 +85,10 @@ def test_eval_json_contract_and_quality(sample_index, sample_dir, tmp_path, caps
 
 @pytest.mark.slow
 def test_query_override_and_bad_override(sample_index, capsys):
+    _, base, _ = run(capsys, "query", str(sample_index), QUESTION, "--json")
     code, out, _ = run(capsys, "query", str(sample_index), QUESTION, "--set", "retrieval.damping=0.7", "--json")
     assert code == 0
+    assert [h["score"] for h in json.loads(out)["hits"]] != [h["score"] for h in json.loads(base)["hits"]]
     code, _, err = run(capsys, "query", str(sample_index), QUESTION, "--set", "retrieval.dampng=0.7")
     assert code == 2 and "unknown config key 'retrieval.dampng'" in err
     code, _, err = run(capsys, "query", str(sample_index), QUESTION, "--set", "graph.synonymy_threshold=0.5")
@@ -108,6 +110,10 @@ def test_error_paths(tmp_path, capsys):
     assert code == 2 and "unknown config key 'nope.key'" in err
     code, _, err = run(capsys, "query", str(tmp_path / "noindex"), "q")
     assert code == 1 and "index not found" in err
+    code, _, err = run(capsys, "query", str(empty), "q")
+    assert code == 1 and "is a file, not an index directory" in err
+    code, _, err = run(capsys, "eval", str(tmp_path), "--questions", str(tmp_path))
+    assert code == 1 and "cannot read questions file" in err
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
@@ -116,3 +122,20 @@ def test_usage_errors_exit_2():
     assert proc.returncode == 2 and "usage:" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "hippo.cli.main", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "index" in proc.stdout and "eval" in proc.stdout
+
+
+@pytest.mark.slow
+def test_real_index_is_byte_deterministic(sample_build, sample_dir, tmp_path):
+    from hippo.indexer import build_index
+
+    again = tmp_path / "again"
+    build_index(sample_dir / "corpus.json", again, openie=sample_dir / "openie_gpt-3.5-turbo-1106.json")
+    first = sample_build[0]
+
+    def files(root):
+        gen = root / (root / "CURRENT").read_text().strip()
+        return {p.name: p.read_bytes() for p in gen.iterdir() if p.name != "stats.json"}
+
+    a, b = files(first), files(again)
+    assert a.keys() == b.keys() and "passage_vectors.npy" in a
+    assert [name for name in a if a[name] != b[name]] == []

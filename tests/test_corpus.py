@@ -77,3 +77,14 @@ def test_unknown_extension(tmp_path):
     f.write_text("a,b")
     with pytest.raises(CorpusError, match="unknown corpus format"):
         read_corpus(f)
+
+
+def test_passage_lists_are_validated_like_files(tmp_path):
+    from hippo.corpus import make_passage
+    from hippo.testing import make_engine
+
+    a = make_passage("Alice Smith was born in Paris.", "Alice Smith")
+    engine = make_engine(tmp_path / "idx", passages=[a, a, make_passage("Paris is in France.", "Paris")])
+    assert len(engine.passage_ids) == 2
+    with pytest.raises(CorpusError, match="empty"):
+        make_engine(tmp_path / "idx2", passages=[])

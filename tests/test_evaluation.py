@@ -30,10 +30,10 @@ def test_musique_and_2wiki_gold(tmp_path):
 
 def test_gold_matching_order():
     m = GoldMatcher(["p1", "p2", "p3"], ["A", "B", "B"], ["A\nx", "B\ny", "B\nz"])
-    assert m.match("zzz", "A\nx") == "p1"  # exact content first
-    assert m.match("A", "A\nchanged") == "p1"  # unique title
-    assert m.match("B", "B\n  z") == "p3"  # duplicate title: whitespace-insensitive content
-    assert m.match("B", "B\nnothing") is None
+    assert m.match("zzz", "A\nx") == ("p1", "content")  # exact content first
+    assert m.match("A", "A\nchanged") == ("p1", "title")  # unique title
+    assert m.match("B", "B\n  z") == ("p3", "whitespace")  # duplicate title: whitespace-insensitive
+    assert m.match("B", "B\nnothing") == (None, "missing")
 
 
 def test_evaluate_reports_missing_gold(tmp_path):
@@ -45,7 +45,7 @@ def test_evaluate_reports_missing_gold(tmp_path):
             {"title": "Nowhere", "paragraph_text": "not in the corpus", "is_supporting": True}]},
     ]))
     report = evaluate(engine, load_questions(f), ks=(1, 2, 5))
-    assert report["gold_missing"] == 1
+    assert report["gold_missing"] == 1 and report["gold_matched_by_title"] == 0
     assert report["questions"] == 1
     # one of two gold passages is findable: recall can reach 0.5 at most
     assert report["recall"]["5"] == 0.5
@@ -63,3 +63,22 @@ def test_bad_question_files(tmp_path):
         load_questions(f)
     with pytest.raises(QuestionsError, match="not found"):
         load_questions(tmp_path / "none.json")
+
+
+def test_jsonl_questions_name_the_bad_line(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"question": "a", "paragraphs": []}\n\n{"question": \n')
+    with pytest.raises(QuestionsError, match=r"q\.jsonl:3: malformed JSON"):
+        load_questions(f)
+    with pytest.raises(QuestionsError, match="cannot read"):
+        load_questions(tmp_path)
+
+
+def test_title_matches_are_reported(tmp_path):
+    engine = make_engine(tmp_path / "idx")
+    f = tmp_path / "q.json"
+    f.write_text(json.dumps([{"question": "Alice?", "paragraphs": [
+        {"title": "Alice Smith", "paragraph_text": "an older revision of the text", "is_supporting": True}]}]))
+    report = evaluate(engine, load_questions(f), ks=(1, 4))
+    assert report["gold_matched_by_title"] == 1 and report["gold_missing"] == 0
+    assert report["recall"]["4"] == 1.0

@@ -331,3 +331,12 @@ def test_real_passages_yield_multi_hop_facts(extractor: SpacyExtractor) -> None:
         assert len(missing) <= 1, missing
         keys = [tuple(normalize(x) for x in t) for t in ext.triples]
         assert len(keys) == len(set(keys)), "triples are deduplicated"
+
+
+def test_progress_is_reported(extractor):
+    from hippo.corpus import make_passage
+
+    seen = []
+    passages = [make_passage(f"Paris is the capital of France number {i}.", f"T{i}") for i in range(5)]
+    extractor.extract(passages, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (5, 5)

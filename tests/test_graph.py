@@ -54,7 +54,7 @@ def test_exact_edges_reference_and_single_weights():
         (RELATION, "alice smith", "acme corp"): 2.0,
         (RELATION, "acme corp", "berlin"): 4.0,  # stated by two passages, both orientations
         (RELATION, "acme corp", "rockets"): 2.0,
-        (RELATION, "berlin", "germany"): 2.0,
+        (RELATION, "berlin", "germany"): 0.0,  # both directions overwritten by the synonym
         (RELATION, "paris", "france"): 2.0,
         (CONTEXT, "P0", "alice smith"): 1.0, (CONTEXT, "P0", "paris"): 1.0, (CONTEXT, "P0", "acme corp"): 1.0,
         (CONTEXT, "P1", "acme corp"): 1.0, (CONTEXT, "P1", "berlin"): 1.0, (CONTEXT, "P1", "rockets"): 1.0,
@@ -62,16 +62,32 @@ def test_exact_edges_reference_and_single_weights():
         (CONTEXT, "P3", "paris"): 1.0, (CONTEXT, "P3", "france"): 1.0,
         (SYNONYM, "berlin", "germany"): 1.8,  # cos 0.9, accepted from both ends
     }
-    assert got == expected
+    assert got == {k: v for k, v in expected.items() if v > 0}
     single = build_graph(n_p, n_e, kb.fact_subject, kb.fact_object, kb.fact_passage_count,
                          kb.passage_entity_rows, kb.passage_entity_cols, vecs, eligible, 0.8, 100, "single")
     halved = {k: (v / 2 if k[0] != CONTEXT else v) for k, v in expected.items()}
+    halved[(RELATION, "berlin", "germany")] = 1.0  # single mode sums relation and synonym
     assert edges_of(single, kb.entity_names, n_p) == halved
-    assert ref.edge_counts() == {"relation": 6, "context": 11, "synonym": 1}
-    # The adjacency sums parallel relation + synonym edges between berlin and germany.
-    adj = ref.adjacency()
-    assert adj[n_p + b, n_p + g] == pytest.approx(2.0 + 1.8)
+    assert ref.edge_counts() == {"relation": 5, "context": 11, "synonym": 1}
+    # single mode: the adjacency sums the parallel relation and synonym edges.
+    adj = single.adjacency()
+    assert adj[n_p + b, n_p + g] == pytest.approx(1.0 + 0.9)
     assert (adj != adj.T).nnz == 0
+
+
+def test_reference_overwrite_in_one_direction_only():
+    # A synonym accepted by one endpoint only overwrites that direction's fact count.
+    passages, kb = tiny_kb()
+    n_p, n_e = len(passages), len(kb.entity_names)
+    vecs = np.eye(n_e, dtype=np.float32)
+    b, g = kb.entity_names.index("berlin"), kb.entity_names.index("germany")
+    vecs[g] = unit(0.9 * vecs[b] + np.sqrt(1 - 0.81) * vecs[g])
+    eligible = np.ones(n_e, bool)
+    eligible[g] = False  # "germany" looks for no synonyms of its own
+    ref = build_graph(n_p, n_e, kb.fact_subject, kb.fact_object, kb.fact_passage_count,
+                      kb.passage_entity_rows, kb.passage_entity_cols, vecs, eligible, 0.8, 101, "reference")
+    got = edges_of(ref, kb.entity_names, n_p)
+    assert got[(RELATION, "berlin", "germany")] == 1.0 and got[(SYNONYM, "berlin", "germany")] == 0.9
 
 
 def brute_force_synonyms(vecs, eligible, thr, cap):

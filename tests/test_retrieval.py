@@ -114,3 +114,9 @@ def test_torch_top_facts_equal_full_minmax():
         assert idx.tolist() == expected.tolist()
         assert scores == pytest.approx(full[expected], abs=1e-5)
     assert scorer.top_facts(q[:1], 5)[0][0][:2].tolist() == [10, 20]
+
+
+def test_zero_weight_seeds_are_not_listed():
+    subj, obj = np.array([0, 2]), np.array([1, 3])
+    ents, w = entity_seed_weights(np.array([0, 1]), np.array([1.0, 0.0]), subj, obj, np.ones(4, np.int64), 5)
+    assert ents.tolist() == [0, 1] and w.tolist() == [1.0, 1.0]

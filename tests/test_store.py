@@ -103,3 +103,44 @@ def test_missing_and_foreign_directories(tmp_path):
     with pytest.raises(HippoError, match="refusing to write"):
         make_engine(tmp_path / "foreign")
     assert (tmp_path / "foreign" / "precious.txt").read_text() == "keep me"
+
+
+def test_write_after_crash_keeps_the_generation_readers_use(tmp_path, monkeypatch):
+    root = tmp_path / "idx"
+    make_engine(root)
+    make_engine(root)  # gen-2 live, gen-1 kept
+    real_replace = os.replace
+
+    def crash(src, dst, *a, **k):
+        if str(dst).endswith("CURRENT"):
+            raise OSError("simulated crash")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        make_engine(root)  # leaves an unused gen-3
+    monkeypatch.setattr(os, "replace", real_replace)
+    make_engine(root)  # gen-4
+    gens = sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
+    assert gens == ["gen-000002", "gen-000004"]
+    assert (root / "CURRENT").read_text().strip() == "gen-000004"
+
+
+def test_crash_during_first_build_does_not_block_the_next(tmp_path, monkeypatch):
+    root = tmp_path / "idx"
+    real_replace = os.replace
+
+    def crash(src, dst, *a, **k):
+        if str(dst).endswith("CURRENT"):
+            raise OSError("simulated crash")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        make_engine(root)
+    monkeypatch.setattr(os, "replace", real_replace)
+    with pytest.raises(IndexFormatError, match="no CURRENT"):
+        read_index_files(root)
+    engine = make_engine(root)
+    assert engine.retrieve("Alice", k=1).hits
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("gen-")) == ["gen-000002"]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hippo.config import Config, load_config
+from hippo.config import Config, load_config, query_overrides
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -26,19 +26,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 
 def overrides_dict(args: argparse.Namespace) -> dict[str, Any]:
-    """``--set`` values (and a config file's retrieval section) as a dict for open_index."""
-    config = load_config(args.config, args.overrides)
-    base = Config()
-    out: dict[str, Any] = {}
-    for section in ("retrieval", "runtime"):
-        for key, value in getattr(config, section).__dict__.items():
-            if value != getattr(getattr(base, section), key):
-                out[f"{section}.{key}"] = value
-    for item in args.overrides:
-        key = item.partition("=")[0].strip()
-        if not key.startswith(("retrieval.", "runtime.")):
-            out[key] = item.partition("=")[2]
-    return out
+    """Query-time overrides for ``open_index`` from --config, HIPPO_* and --set."""
+    return query_overrides(args.config, args.overrides)
 
 
 def print_json(data: Any) -> None:

@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HippoError as exc:
         print(f"hippo: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file problem the library did not anticipate: still one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"hippo: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hippo: interrupted", file=sys.stderr)
         return 130

@@ -170,6 +170,6 @@ def check_embedder(expected_id: str, expected_dim: int, embedder: Any) -> None:
     if embedder.id != expected_id or embedder.dim != expected_dim:
         raise EmbedderMismatchError(
             f"index was built with embedder {expected_id!r} (dim {expected_dim}) but {embedder.id!r} "
-            f"(dim {embedder.dim}) was given; open it with embed.model={expected_id} or rebuild the index "
-            f"with `hippo index ... --set embed.model={embedder.id}`"
+            f"(dim {embedder.dim}) was given; query it with the embedder it was built with, or rebuild it "
+            f"with `hippo index CORPUS --out DIR --set embed.model={embedder.id}`"
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ class PrecomputedExtractor:
             doc = self._by_idx.get(chunk) or self._by_idx.get(p.id) or self._by_squash.get(_squash(p.content))
         return doc
 
-    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
+    def extract(
+        self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None
+    ) -> list[Extraction]:
         """Extractions in passage order; missing passages go to the fallback or raise."""
         found: list[Extraction | None] = []
         missing: list[int] = []
@@ -120,7 +122,7 @@ class PrecomputedExtractor:
                     f"{len(missing)} of {len(passages)} passages are not in the OpenIE file {self.path.name}: {shown}{more}; "
                     f"extract them with spaCy via --set extract.missing=spacy, or use the OpenIE file of this corpus"
                 )
-            extra = self.fallback.extract([passages[i] for i in missing])
+            extra = self.fallback.extract([passages[i] for i in missing], progress)
             self.delegated = len(missing)
             for i, ex in zip(missing, extra):
                 found[i] = ex

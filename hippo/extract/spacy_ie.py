@@ -7,7 +7,7 @@ whose docstring lists each one with an example.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hippo.errors import ExtractionError
@@ -81,7 +81,9 @@ class SpacyExtractor:
             self._nlp = load_spacy_model(self.model)
         return self._nlp
 
-    def extract(self, passages: Sequence[Passage]) -> list[Extraction]:
+    def extract(
+        self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None
+    ) -> list[Extraction]:
         """One ``Extraction`` per passage, in input order."""
         if not passages:
             return []
@@ -98,4 +100,6 @@ class SpacyExtractor:
         for passage, doc in zip(passages, docs):
             entities, triples = PassageIE(doc, " ".join(passage.title.split())).run()
             out.append(Extraction(passage.id, entities, triples))
+            if progress is not None and (len(out) % self.batch_size == 0 or len(out) == len(passages)):
+                progress(len(out), len(passages))
         return out

@@ -4,7 +4,8 @@ Node numbering: passages are ``0 .. P-1`` (corpus order), entities ``P .. P+E-1`
 Edges are undirected, one row per unordered pair and type, stored ``src < dst``:
 
 * relation (type 0): subject -- object of every fact, weight = number of passages
-  stating the fact (x2 in ``reference`` mode: HippoRAG 2 adds both orientations);
+  stating the fact (x2 in ``reference`` mode: HippoRAG 2 adds both orientations, and a
+  direction that also carries a synonym keeps only the synonym, as in HippoRAG 2);
 * context (type 1): passage -- each entity of its facts, weight 1;
 * synonym (type 2): entity -- entity with cosine >= threshold, weight = cosine (x the
   number of endpoints that accepted the pair in ``reference`` mode).
@@ -165,6 +166,16 @@ def build_graph(
     # Synonymy edges.
     si, sj, scos, acc = synonymy_pairs(entity_vectors, synonym_eligible, synonymy_threshold, synonymy_max_neighbors)
     syn_w = scos.astype(np.float64) * (acc if both else 1)
+    if both and len(ukey) and len(si):
+        # HippoRAG 2 keeps one weight per ordered pair: a synonym score overwrites the fact
+        # count in each direction that accepted the synonym.
+        skey = si * max(n_entities, 1) + sj
+        pos = np.searchsorted(ukey, skey)
+        hit = pos < len(ukey)
+        hit[hit] = ukey[pos[hit]] == skey[hit]
+        rel_w[pos[hit]] *= (2 - acc[hit]) / 2.0
+        keep_rel = rel_w > 0
+        rel_src, rel_dst, rel_w = rel_src[keep_rel], rel_dst[keep_rel], rel_w[keep_rel]
     src = np.concatenate([rel_src, ctx_src, si + p]).astype(np.int32)
     dst = np.concatenate([rel_dst, ctx_dst, sj + p]).astype(np.int32)
     weight = np.concatenate([rel_w, np.ones(len(ctx_src)), syn_w]).astype(np.float32)

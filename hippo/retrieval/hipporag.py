@@ -64,7 +64,7 @@ def entity_seed_weights(
     """Seed entities (indices, weights; best first) from the linked facts.
 
     ``w(e)`` is the mean score of the linked facts naming ``e`` divided by ``|C(e)|``
-    (at least 1); the ``seed_top_k`` largest are kept, ties broken by entity index.
+    (at least 1); the ``seed_top_k`` largest positive ones are kept, ties broken by index.
     """
     ents = np.concatenate([fact_subject[fact_idx], fact_object[fact_idx]])
     scores = np.concatenate([fact_scores, fact_scores])
@@ -73,6 +73,7 @@ def entity_seed_weights(
     counts = np.bincount(inv, minlength=len(uniq))
     weights = sums / counts / np.maximum(entity_passage_count[uniq], 1)
     order = np.lexsort((uniq, -weights))[:seed_top_k]
+    order = order[weights[order] > 0]  # a zero weight seeds nothing; do not list it
     return uniq[order].astype(np.int64), weights[order]
 
 

@@ -92,7 +92,11 @@ def _check_writable(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         raise HippoError(f"{directory} exists and is not a folder; choose another --out")
     if directory.is_dir() and not (directory / "CURRENT").exists():
-        others = [p.name for p in directory.iterdir() if p.name != ".lock" and not p.name.startswith(".tmp-")]
+        # Generation folders without CURRENT are what a crash during the first build leaves.
+        others = [
+            p.name for p in directory.iterdir()
+            if p.name != ".lock" and not p.name.startswith(".tmp-") and not _GEN.match(p.name)
+        ]
         if others:
             raise HippoError(
                 f"{directory} is not empty and is not a hippo index; refusing to write into it (choose another --out)"
@@ -115,6 +119,7 @@ def write_generation(
     _check_writable(root)
     with writer_lock(root):
         _check_writable(root)
+        live = current_generation(root) if (root / "CURRENT").exists() else None
         numbers = [int(m.group(1)) for p in root.iterdir() if (m := _GEN.match(p.name))]
         name = f"gen-{(max(numbers) + 1) if numbers else 1:06d}"
         tmp = root / f".tmp-{name}-{os.getpid()}"
@@ -136,7 +141,9 @@ def write_generation(
         _write_file(pointer_tmp, (name + "\n").encode())
         os.replace(pointer_tmp, root / "CURRENT")
         _fsync_dir(root)
-        _collect_garbage(root, keep={name, f"gen-{max(numbers):06d}" if numbers else name})
+        # Keep the generation readers may still use (the one CURRENT pointed to), not
+        # merely the highest-numbered one: a crashed write can leave an unused newer one.
+        _collect_garbage(root, keep={name, live or name})
     return root / name
 
 
@@ -204,6 +211,8 @@ def read_index_files(directory: str | Path) -> IndexFiles:
     root = Path(directory)
     if not root.exists():
         raise IndexFormatError(f"index not found: {root}; build one with `hippo index CORPUS --out {root}`")
+    if not root.is_dir():
+        raise IndexFormatError(f"{root} is a file, not an index directory; give the folder `hippo index --out` wrote")
     name = current_generation(root)
     if name is None:
         raise IndexFormatError(f"{root} is not a hippo index (no CURRENT file); build one with `hippo index CORPUS --out {root}`")
