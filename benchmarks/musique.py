@@ -175,7 +175,7 @@ def render(env: dict, results: dict) -> str:
         "",
         "## Retrieval latency per query (ms, k=10, one query at a time, warm)",
         "",
-        "| extractor | retriever | rank p50 | rank p95 | with query embedding p50 | p95 | batched (100) per query | query process peak RSS GB |",
+        "| extractor | retriever | rank p50 | rank p95 | with query embedding p50 | p95 | retrieve_many of 100, per query incl. embedding | query process peak RSS GB |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
