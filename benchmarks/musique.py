@@ -72,7 +72,7 @@ def query_stage(index: str, n_latency: int) -> None:
         report = evaluate(engine, questions, retriever)
         out[retriever] = {"recall": report["recall"], "gold_missing": report["gold_missing"]}
         texts = [q.question for q in questions][:n_latency]
-        qf, qp = engine._encode(texts)
+        qf, qp = engine.encode_queries(texts)
         rank_ms, total_ms = [], []
         for _ in range(3):
             for b in range(len(texts)):

@@ -71,7 +71,9 @@ class Engine:
         """Counts, embedder, extractor, config and versions of the index."""
         return self.files.describe()
 
-    def _encode(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+    def encode_queries(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+        """Query vectors for fact linking and for passages, each (B, d); encoded once when
+        the two instructions are equal. Feed them to :meth:`rank_vectors`."""
         cfg = self.config.embed
         qf = self.embedder.encode_queries(queries, cfg.fact_instruction)
         qp = qf if cfg.passage_instruction == cfg.fact_instruction else self.embedder.encode_queries(queries, cfg.passage_instruction)
@@ -105,7 +107,7 @@ class Engine:
         if k < 1:
             raise HippoError(f"k must be >= 1, got {k}")
         t0 = time.perf_counter()
-        qf, qp = self._encode(queries)
+        qf, qp = self.encode_queries(queries)
         t1 = time.perf_counter()
         if retriever == "dense":
             rankings = [self.ranker.rank_dense(qp[b], k) for b in range(len(queries))]
