@@ -109,10 +109,7 @@ class Engine:
         t0 = time.perf_counter()
         qf, qp = self.encode_queries(queries)
         t1 = time.perf_counter()
-        if retriever == "dense":
-            rankings = [self.ranker.rank_dense(qp[b], k) for b in range(len(queries))]
-        else:
-            rankings = self.ranker.rank_many(qf, qp, k, self.config.retrieval)
+        rankings = self.rank_vectors(qf, qp, k, retriever)
         t2 = time.perf_counter()
         n = len(queries)
         timings = {"embed": 1000 * (t1 - t0) / n, "rank": 1000 * (t2 - t1) / n}
@@ -127,7 +124,7 @@ class Engine:
     ) -> list[GraphRanking]:
         """Rank for already-embedded queries ((B, d) each); for benchmarks and batch jobs."""
         if retriever == "dense":
-            return [self.ranker.rank_dense(qp[b], k) for b in range(qp.shape[0])]
+            return self.ranker.rank_dense_many(qp, k)
         return self.ranker.rank_many(qf, qp, k, self.config.retrieval)
 
 

@@ -136,11 +136,12 @@ def build_index(
     for attr in ("invalid_triples", "delegated"):
         if getattr(extractor, attr, 0):
             notes[attr] = getattr(extractor, attr)
+    versions = library_versions()
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "hippo_version": library_versions().get("hippo", "0"),
-        "versions": library_versions(),
+        "hippo_version": versions.get("hippo", "0"),
+        "versions": versions,
         "embedder": {"id": embedder.id, "dim": embedder.dim, "precision": config.embed.precision},
         "extractor": {"name": extractor.name, "settings": extractor.settings()},
         "config": config.to_dict(),

@@ -15,6 +15,23 @@ def gen_files(root):
     return {p.name: p.read_bytes() for p in gen.iterdir() if p.name != "stats.json"}
 
 
+def crashing_write(monkeypatch, root, **kwargs):
+    """Run make_engine with a crash just before CURRENT is switched; restore os.replace."""
+    real_replace = os.replace
+
+    def crash(src, dst, *a, **k):
+        if str(dst).endswith("CURRENT"):
+            raise OSError("simulated crash")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", crash)
+    try:
+        with pytest.raises(OSError, match="simulated crash"):
+            make_engine(root, **kwargs)
+    finally:
+        monkeypatch.setattr(os, "replace", real_replace)
+
+
 def test_same_corpus_gives_same_bytes(tmp_path):
     make_engine(tmp_path / "a")
     make_engine(tmp_path / "b")
@@ -48,17 +65,7 @@ def test_crash_before_pointer_switch_leaves_old_index(tmp_path, monkeypatch):
     root = tmp_path / "idx"
     make_engine(root)
     before = gen_files(root)
-    real_replace = os.replace
-
-    def crash(src, dst, *a, **k):
-        if str(dst).endswith("CURRENT"):
-            raise OSError("simulated crash")
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
-        make_engine(root, triples={})
-    monkeypatch.setattr(os, "replace", real_replace)
+    crashing_write(monkeypatch, root, triples={})
     assert gen_files(root) == before
     engine = open_index(root, embedder=HashingEmbedder(64))
     assert engine.retrieve("Alice", k=1).mode == "ppr"
@@ -109,17 +116,7 @@ def test_write_after_crash_keeps_the_generation_readers_use(tmp_path, monkeypatc
     root = tmp_path / "idx"
     make_engine(root)
     make_engine(root)  # gen-2 live, gen-1 kept
-    real_replace = os.replace
-
-    def crash(src, dst, *a, **k):
-        if str(dst).endswith("CURRENT"):
-            raise OSError("simulated crash")
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        make_engine(root)  # leaves an unused gen-3
-    monkeypatch.setattr(os, "replace", real_replace)
+    crashing_write(monkeypatch, root)  # leaves an unused gen-3
     make_engine(root)  # gen-4
     gens = sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
     assert gens == ["gen-000002", "gen-000004"]
@@ -128,17 +125,7 @@ def test_write_after_crash_keeps_the_generation_readers_use(tmp_path, monkeypatc
 
 def test_crash_during_first_build_does_not_block_the_next(tmp_path, monkeypatch):
     root = tmp_path / "idx"
-    real_replace = os.replace
-
-    def crash(src, dst, *a, **k):
-        if str(dst).endswith("CURRENT"):
-            raise OSError("simulated crash")
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        make_engine(root)
-    monkeypatch.setattr(os, "replace", real_replace)
+    crashing_write(monkeypatch, root)
     with pytest.raises(IndexFormatError, match="no CURRENT"):
         read_index_files(root)
     engine = make_engine(root)

@@ -154,22 +154,23 @@ def build_graph(
     cnt = np.asarray(fact_passage_count, dtype=np.float64)
     keep = s != o
     lo, hi, cnt = np.minimum(s, o)[keep], np.maximum(s, o)[keep], cnt[keep]
-    key = lo * max(n_entities, 1) + hi
+    width = max(n_entities, 1)  # pair (a, b) of entity indices is keyed a * width + b
+    key = lo * width + hi
     ukey, inv = np.unique(key, return_inverse=True)
     rel_w = np.bincount(inv, weights=cnt, minlength=len(ukey)) * (2.0 if both else 1.0)
-    rel_src = ukey // max(n_entities, 1) + p
-    rel_dst = ukey % max(n_entities, 1) + p
+    rel_src = ukey // width + p
+    rel_dst = ukey % width + p
     # Context edges: passage -- entity, weight 1.
-    ctx = np.unique(np.asarray(passage_entity_rows, np.int64) * max(n_entities, 1) + np.asarray(passage_entity_cols, np.int64))
-    ctx_src = ctx // max(n_entities, 1)
-    ctx_dst = ctx % max(n_entities, 1) + p
+    ctx = np.unique(np.asarray(passage_entity_rows, np.int64) * width + np.asarray(passage_entity_cols, np.int64))
+    ctx_src = ctx // width
+    ctx_dst = ctx % width + p
     # Synonymy edges.
     si, sj, scos, acc = synonymy_pairs(entity_vectors, synonym_eligible, synonymy_threshold, synonymy_max_neighbors)
     syn_w = scos.astype(np.float64) * (acc if both else 1)
     if both and len(ukey) and len(si):
         # HippoRAG 2 keeps one weight per ordered pair: a synonym score overwrites the fact
         # count in each direction that accepted the synonym.
-        skey = si * max(n_entities, 1) + sj
+        skey = si * width + sj
         pos = np.searchsorted(ukey, skey)
         hit = pos < len(ukey)
         hit[hit] = ukey[pos[hit]] == skey[hit]

@@ -187,18 +187,19 @@ class HippoRAG2Ranker:
         """Cosine of each passage to the queries: (P, B) for ``qp`` of shape (B, d) or (d,)."""
         return self._scorer.passages(qp)
 
-    def rank_dense(self, qp: FloatArray, k: int) -> GraphRanking:
-        """Plain dense retrieval for one query (``qp`` of shape (d,)): passages by cosine."""
-        return self._dense_result(self.dense_scores(qp)[:, 0], k)
+    def rank_dense_many(self, qp: FloatArray, k: int) -> list[GraphRanking]:
+        """Plain dense retrieval for B queries (``qp`` of shape (B, d)): one matrix product."""
+        dense = self.dense_scores(qp)
+        return [self._dense_result(dense[:, b], k) for b in range(dense.shape[1])]
 
     def rank_many(self, qf: FloatArray, qp: FloatArray, k: int, config: RetrievalConfig) -> list[GraphRanking]:
         """Rank for B queries at once: ``qf``/``qp`` are (B, d). One batched PageRank."""
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
         n_queries = qf.shape[0]
-        dense = self.dense_scores(qp)
         if self.fact_vectors.shape[0] == 0:
-            return [self._dense_result(dense[:, b], k) for b in range(n_queries)]
+            return self.rank_dense_many(qp, k)
+        dense = self.dense_scores(qp)
         linked = self._scorer.top_facts(qf, config.linking_top_k)
         passage_reset = config.passage_node_weight * minmax(dense, axis=0)
         n_nodes = self.solver.n
@@ -224,7 +225,3 @@ class HippoRAG2Ranker:
         top = top_k_indices(scores, k)
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
         return GraphRanking(top, scores[top], empty_i, empty_f, empty_i, empty_f, "dense")
-
-    def rank(self, qf: FloatArray, qp: FloatArray, k: int, config: RetrievalConfig) -> GraphRanking:
-        """Rank for one query (``qf``, ``qp`` of shape (d,))."""
-        return self.rank_many(qf[None, :], qp[None, :], k, config)[0]
