@@ -25,6 +25,7 @@ REPO = HERE.parent
 DATA = REPO.parent / "shared" / "data" / "musique100"
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
+RETRIEVERS = ("hippo", "hipporag2", "dense")
 
 
 def measure_child(cmd: list[str]) -> tuple[str, float, float]:
@@ -68,16 +69,16 @@ def query_stage(index: str, n_latency: int) -> None:
     open_s = time.perf_counter() - t
     questions = load_questions(DATA / "questions.json")
     out: dict = {"open_s": round(open_s, 2)}
-    for retriever in ("hipporag2", "dense"):
+    for retriever in RETRIEVERS:
         report = evaluate(engine, questions, retriever)
         out[retriever] = {"recall": report["recall"], "gold_missing": report["gold_missing"]}
         texts = [q.question for q in questions][:n_latency]
-        qf, qp = engine.encode_queries(texts)
+        batch = engine.prepare(texts, retriever)
         rank_ms, total_ms = [], []
         for _ in range(3):
             for b in range(len(texts)):
                 t = time.perf_counter()
-                engine.rank_vectors(qf[b : b + 1], qp[b : b + 1], 10, retriever)
+                engine.rank_prepared(batch[b : b + 1], 10, retriever)
                 rank_ms.append(1000 * (time.perf_counter() - t))
         for text in texts:
             t = time.perf_counter()
@@ -146,7 +147,7 @@ def render(env: dict, results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        for retriever in ("hipporag2", "dense"):
+        for retriever in RETRIEVERS:
             q = r["query"][retriever]
             rec = q["recall"]
             lines.append(f"| {name} | {retriever} | {rec['1']:.3f} | {rec['2']:.3f} | {rec['5']:.3f} | {rec['10']:.3f} | {rec['20']:.3f} | {q['gold_missing']} |")
@@ -175,11 +176,11 @@ def render(env: dict, results: dict) -> str:
         "",
         "## Retrieval latency per query (ms, k=10, one query at a time, warm)",
         "",
-        "| extractor | retriever | rank p50 | rank p95 | with query embedding p50 | p95 | retrieve_many of 100, per query incl. embedding | query process peak RSS GB |",
+        "| extractor | retriever | rank p50 | rank p95 | end to end (embedding, NER) p50 | p95 | retrieve_many of 100, per query, end to end | query process peak RSS GB |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        for retriever in ("hipporag2", "dense"):
+        for retriever in RETRIEVERS:
             lat = r["query"][retriever]["latency_ms"]
             lines.append(f"| {name} | {retriever} | {lat['rank_p50']} | {lat['rank_p95']} | {lat['total_p50']} | {lat['total_p95']} | {lat['batch_per_query']} | {r['query']['peak_rss_gb']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -95,6 +95,16 @@ class RetrievalConfig:
     ppr_max_iter: int = 100
     top_k: int = 5
     """Default number of passages returned."""
+    query_entity_weight: float = 6.0
+    """Reset weight (divided by the entity's passage count) of each entity the question names;
+    0 turns query-entity seeds off (HippoRAG 2). See ``hippo.retrieval.query_entities``."""
+    query_ner: bool = True
+    """Also find the question's names with spaCy NER (``extract.spacy_model``), linked by exact
+    name or embedding; off = capitalised n-gram name matches only (no spaCy at query time)."""
+    query_entity_threshold: float = 0.8
+    """Cosine a NER mention needs to link to its nearest entity when no name matches exactly."""
+    dense_fusion: float = 1.5
+    """Passages score ``PPR mass * exp(dense_fusion * cosine)``; 0 ranks by PPR mass alone (HippoRAG 2)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,9 @@ class Config:
         _check(self.graph.synonymy_min_chars >= 0, "graph.synonymy_min_chars", self.graph.synonymy_min_chars, "an integer >= 0")
         _check(0.0 < self.retrieval.ppr_tol < 1.0, "retrieval.ppr_tol", self.retrieval.ppr_tol, "a number in (0, 1)")
         _check(self.retrieval.ppr_max_iter >= 1, "retrieval.ppr_max_iter", self.retrieval.ppr_max_iter, "an integer >= 1")
+        _check(self.retrieval.query_entity_weight >= 0, "retrieval.query_entity_weight", self.retrieval.query_entity_weight, "a number >= 0 (0 = off)")
+        _check(-1.0 <= self.retrieval.query_entity_threshold <= 1.0, "retrieval.query_entity_threshold", self.retrieval.query_entity_threshold, "a cosine in [-1, 1]")
+        _check(self.retrieval.dense_fusion >= 0, "retrieval.dense_fusion", self.retrieval.dense_fusion, "a number >= 0 (0 = off)")
         _check(self.retrieval.top_k >= 1, "retrieval.top_k", self.retrieval.top_k, "an integer >= 1")
         _check(self.runtime.threads >= 0, "runtime.threads", self.runtime.threads, "an integer >= 0 (0 = library default)")
         return self

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+import copy
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +18,38 @@ from hippo.embed.st import check_embedder
 from hippo.errors import ConfigError, HippoError
 from hippo.graph.build import Graph
 from hippo.graph.ppr import PPRSolver
+from hippo.ids import normalize
 from hippo.protocols import Embedder, FloatArray
 from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
+from hippo.retrieval.query_entities import link_mentions, match_names, name_index
 from hippo.store import IndexFiles, read_index_files
 from hippo.types import Fact, Hit, LinkedFact, QueryResult, Seed
 
-RETRIEVERS = ("hipporag2", "dense")
+RETRIEVERS = ("hippo", "hipporag2", "dense")
+"""``hippo``: HippoRAG 2 plus query-entity seeds and dense fusion (the default);
+``hipporag2``: the reference algorithm (both additions off); ``dense``: cosine only."""
+DEFAULT_RETRIEVER = "hippo"
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    """Queries made ready for ranking: vectors (B, d) and the entities each names."""
+
+    queries: tuple[str, ...]
+    fact_vectors: FloatArray
+    passage_vectors: FloatArray
+    entities: tuple[tuple[int, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def __getitem__(self, which: slice) -> QueryBatch:
+        """A sub-batch, e.g. ``batch[i : i + 1]`` for one query."""
+        if not isinstance(which, slice):
+            raise TypeError("index a QueryBatch with a slice: batch[i : i + 1]")
+        return QueryBatch(
+            self.queries[which], self.fact_vectors[which], self.passage_vectors[which], self.entities[which]
+        )
 
 
 class Engine:
@@ -56,6 +85,9 @@ class Engine:
             np.asarray(files.array("entity_passage_count.npy")),
             self.solver,
         )
+        self._names: dict[str, int] | None = None
+        self._recognizer: Any = None
+        self._entity_vectors: Any = None
 
     @property
     def path(self) -> Path:
@@ -67,17 +99,76 @@ class Engine:
         """The manifest of the opened generation."""
         return self.files.manifest
 
+    def with_overrides(self, overrides: dict[str, Any]) -> Engine:
+        """The same index with other query-time settings (``{"retrieval.damping": 0.6}``);
+        shares every array and model with this engine."""
+        twin = copy.copy(self)
+        twin.config = _override(self.config, overrides)
+        return twin
+
     def info(self) -> dict[str, Any]:
         """Counts, embedder, extractor, config and versions of the index."""
         return self.files.describe()
 
     def encode_queries(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         """Query vectors for fact linking and for passages, each (B, d); encoded once when
-        the two instructions are equal. Feed them to :meth:`rank_vectors`."""
+        the two instructions are equal."""
         cfg = self.config.embed
         qf = self.embedder.encode_queries(queries, cfg.fact_instruction)
         qp = qf if cfg.passage_instruction == cfg.fact_instruction else self.embedder.encode_queries(queries, cfg.passage_instruction)
         return qf, qp
+
+    def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER) -> QueryBatch:
+        """Embed the queries and find the entities they name (for ``hippo``): everything a
+        ranking needs except the graph. Feed the result to :meth:`rank_prepared`.
+
+        NER mentions that need an embedding are encoded in the same call as the queries.
+        """
+        _check_retriever(retriever)
+        cfg, rcfg = self.config.embed, self.config.retrieval
+        named = retriever == "hippo" and rcfg.query_entity_weight > 0 and len(self.entity_ids) > 0
+        mentions: list[list[str]] = [[] for _ in queries]
+        if named and rcfg.query_ner:
+            if self._recognizer is None:
+                from hippo.extract.spacy_ie import SpacyMentionRecognizer
+
+                self._recognizer = SpacyMentionRecognizer(self.config.extract.spacy_model)
+            mentions = self._recognizer.mentions(queries)
+        names = self.name_index() if named else {}
+        pending = list(dict.fromkeys(m for ms in mentions for m in ms if normalize(m) not in names))
+        vectors = self.embedder.encode_queries([*queries, *pending], cfg.fact_instruction)
+        qf = vectors[: len(queries)]
+        qp = qf if cfg.passage_instruction == cfg.fact_instruction else self.embedder.encode_queries(queries, cfg.passage_instruction)
+        nearest: dict[str, tuple[int, float]] = {}
+        if pending:
+            best, cos = self._nearest_entities(vectors[len(queries):])
+            nearest = {m: (int(b), float(c)) for m, b, c in zip(pending, best, cos)}
+
+        def lookup(ms: Sequence[str]) -> tuple[Any, Any]:
+            pairs = [nearest[m] for m in ms]
+            return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs])
+
+        entities = tuple(
+            tuple(dict.fromkeys([
+                *match_names(q, names),
+                *link_mentions(ms, names, lookup, rcfg.query_entity_threshold),
+            ])) if named else ()
+            for q, ms in zip(queries, mentions)
+        )
+        return QueryBatch(tuple(queries), qf, qp, entities)
+
+    def name_index(self) -> dict[str, int]:
+        """Normalised entity name -> entity index (built on first use)."""
+        if self._names is None:
+            self._names = name_index(self.entity_names)
+        return self._names
+
+    def _nearest_entities(self, vectors: FloatArray) -> tuple[Any, Any]:
+        if self._entity_vectors is None:
+            self._entity_vectors = np.asarray(self.files.array("entity_vectors.npy"), dtype=np.float32)
+        sims = np.einsum("ed,md->me", self._entity_vectors, np.asarray(vectors, dtype=np.float32))
+        best = sims.argmax(axis=1)
+        return best, sims[np.arange(len(best)), best]
 
     def _result(self, query: str, retriever: str, r: GraphRanking, timings: dict[str, float]) -> QueryResult:
         hits = tuple(
@@ -85,20 +176,21 @@ class Engine:
             for rank, (i, s) in enumerate(zip(r.passages.tolist(), r.scores.tolist()))
         )
         facts = tuple(LinkedFact(self.facts[f], float(s)) for f, s in zip(r.facts.tolist(), r.fact_scores.tolist()))
+        sources = r.seed_sources or ("fact",) * len(r.seed_entities)
         seeds = tuple(
-            Seed(self.entity_ids[e], self.entity_names[e], float(w)) for e, w in zip(r.seed_entities.tolist(), r.seed_weights.tolist())
+            Seed(self.entity_ids[e], self.entity_names[e], float(w), src)
+            for e, w, src in zip(r.seed_entities.tolist(), r.seed_weights.tolist(), sources)
         )
         return QueryResult(query, retriever, r.mode, hits, facts, seeds, timings)
 
     def retrieve_many(
-        self, queries: Sequence[str], k: int | None = None, retriever: str = "hipporag2"
+        self, queries: Sequence[str], k: int | None = None, retriever: str = DEFAULT_RETRIEVER
     ) -> list[QueryResult]:
         """Retrieve for many queries at once: one embedding batch, one batched PageRank.
 
         ``timings_ms`` of each result holds the batch's per-query average.
         """
-        if retriever not in RETRIEVERS:
-            raise ConfigError(f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")
+        _check_retriever(retriever)
         if isinstance(queries, str):
             raise TypeError("retrieve_many takes a list of queries; use retrieve() for one")
         if not queries:
@@ -107,25 +199,42 @@ class Engine:
         if k < 1:
             raise HippoError(f"k must be >= 1, got {k}")
         t0 = time.perf_counter()
-        qf, qp = self.encode_queries(queries)
+        batch = self.prepare(queries, retriever)
         t1 = time.perf_counter()
-        rankings = self.rank_vectors(qf, qp, k, retriever)
+        rankings = self.rank_prepared(batch, k, retriever)
         t2 = time.perf_counter()
         n = len(queries)
         timings = {"embed": 1000 * (t1 - t0) / n, "rank": 1000 * (t2 - t1) / n}
         return [self._result(q, retriever, r, dict(timings)) for q, r in zip(queries, rankings)]
 
-    def retrieve(self, query: str, k: int | None = None, retriever: str = "hipporag2") -> QueryResult:
+    def retrieve(self, query: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER) -> QueryResult:
         """Top-``k`` passages for ``query``, with the facts and seed entities used."""
         return self.retrieve_many([query], k, retriever)[0]
 
-    def rank_vectors(
-        self, qf: FloatArray, qp: FloatArray, k: int, retriever: str = "hipporag2"
-    ) -> list[GraphRanking]:
-        """Rank for already-embedded queries ((B, d) each); for benchmarks and batch jobs."""
+    def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER) -> list[GraphRanking]:
+        """Rank a :class:`QueryBatch` from :meth:`prepare` (for benchmarks and batch jobs)."""
+        _check_retriever(retriever)
         if retriever == "dense":
-            return self.ranker.rank_dense_many(qp, k)
-        return self.ranker.rank_many(qf, qp, k, self.config.retrieval)
+            return self.ranker.rank_dense_many(batch.passage_vectors, k)
+        cfg = self.config.retrieval
+        if retriever == "hipporag2":
+            cfg = dataclasses.replace(cfg, query_entity_weight=0.0, dense_fusion=0.0)
+        return self.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, cfg, batch.entities)
+
+
+def _override(config: Config, overrides: dict[str, Any]) -> Config:
+    bad = [key for key in overrides if not key.startswith(("retrieval.", "runtime."))]
+    if bad:
+        raise ConfigError(
+            f"{', '.join(bad)} cannot change after indexing (only retrieval.* and runtime.* can); "
+            f"rebuild the index to change them"
+        )
+    return config.replace(overrides).validate()
+
+
+def _check_retriever(retriever: str) -> None:
+    if retriever not in RETRIEVERS:
+        raise ConfigError(f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")
 
 
 def open_index(
@@ -141,13 +250,7 @@ def open_index(
     files = read_index_files(path)
     config = from_dict(files.manifest["config"], source=f"{files.generation}/manifest.json")
     if overrides:
-        bad = [key for key in overrides if not key.startswith(("retrieval.", "runtime."))]
-        if bad:
-            raise ConfigError(
-                f"{', '.join(bad)} cannot change after indexing (only retrieval.* and runtime.* can); "
-                f"rebuild the index to change them"
-            )
-        config = config.replace(overrides).validate()
+        config = _override(config, overrides)
     expected = files.manifest["embedder"]
     if embedder is None:
         embedder = make_embedder(config.embed)

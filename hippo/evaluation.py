@@ -132,7 +132,7 @@ def recall_at(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
 def evaluate(
     engine: Any,
     questions: Sequence[Question],
-    retriever: str = "hipporag2",
+    retriever: str = "hippo",
     ks: Sequence[int] = KS,
     batch_size: int = 1,
 ) -> dict[str, Any]:

@@ -73,11 +73,15 @@ class LinkedFact:
 
 @dataclass(frozen=True)
 class Seed:
-    """A seed entity of the PageRank reset vector with its weight."""
+    """A seed entity of the PageRank reset vector with its weight.
+
+    ``source``: ``fact`` (a linked fact names it), ``query`` (the question names it) or both.
+    """
 
     entity_id: str
     name: str
     weight: float
+    source: str = "fact"
 
 
 @dataclass(frozen=True)

@@ -18,5 +18,5 @@ def test_quickstart_notebook_runs():
         for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
     )
     assert "'passages': 119" in outputs
-    assert "1. " in outputs and "hipporag2 {" in outputs
+    assert "1. " in outputs and "hippo {" in outputs and "hipporag2 {" in outputs and "query)" in outputs
     assert not any(o.output_type == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)

@@ -96,7 +96,7 @@ def test_bad_k_and_retriever(tmp_path):
     engine = make_engine(tmp_path / "idx", passages=tiny_passages())
     with pytest.raises(HippoError, match="k must be"):
         engine.retrieve("x", k=0)
-    with pytest.raises(ConfigError, match="valid: hipporag2, dense"):
+    with pytest.raises(ConfigError, match="valid: hippo, hipporag2, dense"):
         engine.retrieve("x", retriever="bm25")
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
-from hippo.engine import RETRIEVERS, open_index
+from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.evaluation import evaluate, load_questions
 
 
@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("index", metavar="DIR", help="index directory")
     p.add_argument("--questions", required=True, metavar="FILE", help="questions file")
-    p.add_argument("--retriever", choices=RETRIEVERS, default="hipporag2", help="hipporag2 (default) or dense")
+    p.add_argument(
+        "--retriever", choices=RETRIEVERS, default=DEFAULT_RETRIEVER,
+        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm) or dense",
+    )
     p.add_argument("--per-question", metavar="FILE", help="write per-question results as JSON Lines")
     p.add_argument("--limit", type=int, help="evaluate only the first N questions")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

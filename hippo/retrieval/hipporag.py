@@ -1,18 +1,25 @@
-"""HippoRAG 2 retrieval without the LLM recognition filter (pure, no IO).
+"""HippoRAG 2 retrieval without the LLM recognition filter, plus hippo's two additions (pure, no IO).
 
 For a query with fact-side vector ``qf`` and passage-side vector ``qp``:
 
 1. fact scores ``s = minmax(F @ qf)`` over all facts; keep the ``linking_top_k`` best;
 2. entity seeds: ``w(e) = mean_{f in top facts naming e} s(f) / |C(e)|`` with ``C(e)`` the
    passages containing ``e``; keep the ``seed_top_k`` largest;
-3. passage seeds: ``passage_node_weight * minmax(P @ qp)`` on every passage;
-4. Personalized PageRank (damping 0.5) from ``w + r``; passages ranked by their mass.
+3. query-entity seeds (hippo): ``query_entity_weight / |C(e)|`` added for each entity the
+   question names (found by :mod:`hippo.retrieval.query_entities`);
+4. passage seeds: ``passage_node_weight * minmax(P @ qp)`` on every passage;
+5. Personalized PageRank (damping 0.5) from the seeds; passage ``p`` with mass ``pi(p)`` scores
+   ``pi(p) * exp(dense_fusion * cos(qp, p))`` (hippo; ``dense_fusion = 0`` ranks by ``pi`` alone,
+   as HippoRAG 2 does).
 
-When no fact exists (an index with no triples) the ranking is dense retrieval.
+With ``query_entity_weight = 0`` and ``dense_fusion = 0`` this is HippoRAG 2 exactly.
+When no fact exists (an index with no triples) and no query entity links, the ranking is
+dense retrieval.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +29,7 @@ import numpy.typing as npt
 from hippo.config import RetrievalConfig
 from hippo.graph.ppr import PPRSolver
 from hippo.protocols import FloatArray
+from hippo.retrieval.query_entities import query_entity_weights
 
 F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -155,6 +163,8 @@ class GraphRanking:
     seed_entities: IntArray
     seed_weights: F64
     mode: str
+    seed_sources: tuple[str, ...] = ()
+    """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
 
 
 class HippoRAG2Ranker:
@@ -192,36 +202,79 @@ class HippoRAG2Ranker:
         dense = self.dense_scores(qp)
         return [self._dense_result(dense[:, b], k) for b in range(dense.shape[1])]
 
-    def rank_many(self, qf: FloatArray, qp: FloatArray, k: int, config: RetrievalConfig) -> list[GraphRanking]:
-        """Rank for B queries at once: ``qf``/``qp`` are (B, d). One batched PageRank."""
+    def rank_many(
+        self,
+        qf: FloatArray,
+        qp: FloatArray,
+        k: int,
+        config: RetrievalConfig,
+        query_entities: Sequence[Sequence[int]] | None = None,
+    ) -> list[GraphRanking]:
+        """Rank for B queries at once: ``qf``/``qp`` are (B, d). One batched PageRank.
+
+        ``query_entities[b]`` lists entity indices the ``b``-th question names; they are
+        seeded with ``config.query_entity_weight / |C(e)|``.
+        """
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
         n_queries = qf.shape[0]
-        if self.fact_vectors.shape[0] == 0:
+        named = [list(q) for q in query_entities] if query_entities is not None else [[] for _ in range(n_queries)]
+        if len(named) != n_queries:
+            raise ValueError(f"query_entities has {len(named)} entries for {n_queries} queries")
+        if config.query_entity_weight <= 0:
+            named = [[] for _ in range(n_queries)]
+        if self.fact_vectors.shape[0] == 0 and not any(named):
             return self.rank_dense_many(qp, k)
         dense = self.dense_scores(qp)
-        linked = self._scorer.top_facts(qf, config.linking_top_k)
-        passage_reset = config.passage_node_weight * minmax(dense, axis=0)
-        n_nodes = self.solver.n
-        reset = np.zeros((n_nodes, n_queries))
-        reset[: self.n_passages] = passage_reset
+        linked = (
+            self._scorer.top_facts(qf, config.linking_top_k)
+            if self.fact_vectors.shape[0]
+            else [(np.zeros(0, np.int64), np.zeros(0))] * n_queries
+        )
+        reset = np.zeros((self.solver.n, n_queries))
+        reset[: self.n_passages] = config.passage_node_weight * minmax(dense, axis=0)
         evidence = []
         for b, (top_facts, top_scores) in enumerate(linked):
             seeds, weights = entity_seed_weights(
                 top_facts, top_scores, self.fact_subject, self.fact_object,
                 self.entity_passage_count, config.seed_top_k,
             )
+            q_ents, q_weights = query_entity_weights(named[b], self.entity_passage_count, config.query_entity_weight)
             reset[self.n_passages + seeds, b] += weights
-            evidence.append((top_facts, top_scores, seeds, weights))
+            np.add.at(reset[:, b], self.n_passages + q_ents, q_weights)
+            evidence.append((top_facts, top_scores, *_merge_seeds(seeds, weights, q_ents, q_weights)))
         pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, config.ppr_method)
+        mass = pi[: self.n_passages]
+        if config.dense_fusion:
+            mass = mass * np.exp(config.dense_fusion * (dense - 1.0))  # cos - 1 <= 0: no overflow
         results = []
-        for b, (facts, fscores, seeds, weights) in enumerate(evidence):
-            pscores = pi[: self.n_passages, b]
+        for b, (facts, fscores, seeds, weights, sources) in enumerate(evidence):
+            pscores = mass[:, b]
             top = top_k_indices(pscores, k)
-            results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr"))
+            results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
         return results
 
     def _dense_result(self, scores: F64, k: int) -> GraphRanking:
         top = top_k_indices(scores, k)
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
         return GraphRanking(top, scores[top], empty_i, empty_f, empty_i, empty_f, "dense")
+
+
+def _merge_seeds(
+    fact_seeds: IntArray, fact_weights: F64, query_seeds: IntArray, query_weights: F64
+) -> tuple[IntArray, F64, tuple[str, ...]]:
+    """All seeds with their total reset weight, largest first, and where each came from."""
+    total: dict[int, float] = {}
+    source: dict[int, str] = {}
+    for e, w in zip(fact_seeds.tolist(), fact_weights.tolist()):
+        total[e] = total.get(e, 0.0) + w
+        source[e] = "fact"
+    for e, w in zip(query_seeds.tolist(), query_weights.tolist()):
+        total[e] = total.get(e, 0.0) + w
+        source[e] = "fact+query" if source.get(e, "query") != "query" else "query"
+    order = sorted(total, key=lambda e: (-total[e], e))
+    return (
+        np.asarray(order, dtype=np.int64),
+        np.asarray([total[e] for e in order], dtype=np.float64),
+        tuple(source[e] for e in order),
+    )
