@@ -29,3 +29,7 @@ class ExtractionError(HippoError):
 
 class QuestionsError(HippoError):
     """A questions file for evaluation cannot be read."""
+
+
+class Neo4jError(HippoError):
+    """A Neo4j server is unreachable, refuses the credentials, or cannot be started or written."""

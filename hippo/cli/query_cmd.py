@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm) or dense",
     )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--to-neo4j", action="store_true", help="store the seeds and top passages in Neo4j (NEO4J_URI or the local server)")
     add_config_args(p)
     p.set_defaults(func=run)
 
@@ -27,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     engine = open_index(args.index, overrides_dict(args))
     set_threads(engine.config.runtime.threads)
     result = engine.retrieve(args.question, k=args.k, retriever=args.retriever)
+    if args.to_neo4j:
+        from hippo.export.neo4j_bolt import resolve_target, write_query_activation
+
+        target = resolve_target()
+        wrote = write_query_activation(engine.files, result, target)
+        print(f"stored query {wrote['id']} in Neo4j at {target.uri}: {wrote['seeds']} seeds, {wrote['retrieved']} passages", file=sys.stderr)
     if args.json:
         print_json(dataclasses.asdict(result))
         return 0
