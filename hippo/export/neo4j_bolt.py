@@ -11,6 +11,7 @@ is idempotent, so the driver's retries of a failed batch are safe.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,8 +67,6 @@ def resolve_target(
     """The server to write to: ``uri`` or ``NEO4J_URI`` or the local server of ``hippo neo4j
     start`` (``home``) or bolt://127.0.0.1:7687; credentials from the arguments, else
     ``NEO4J_USERNAME``/``NEO4J_PASSWORD``, else the local server's own when ``uri`` is it."""
-    import os
-
     from hippo.neo4j.server import status
 
     env = dict(os.environ) if env is None else env
@@ -208,12 +207,14 @@ def node_delete(label: str) -> str:
     return f"UNWIND $rows AS id MATCH (n:{_ident(label)} {{id: id}}) DETACH DELETE n"
 
 
-def _existing_nodes(driver: Any, database: str, label: str) -> dict[str, str | None]:
+def existing_nodes(driver: Any, database: str, label: str) -> dict[str, str | None]:
+    """Id -> row digest ``h`` of every ``label`` node in the database."""
     records = driver.execute_query(f"MATCH (n:{_ident(label)}) RETURN n.id AS id, n.h AS h", database_=database).records
     return {r["id"]: r["h"] for r in records}
 
 
-def _existing_rels(driver: Any, database: str, rel: RelRows) -> dict[tuple[str, str], str | None]:
+def existing_rels(driver: Any, database: str, rel: RelRows) -> dict[tuple[str, str], str | None]:
+    """(start id, end id) -> row digest ``h`` of every relationship of ``rel``'s type and labels."""
     q = f"MATCH (a:{_ident(rel.start)})-[x:{_ident(rel.type)}]->(b:{_ident(rel.end)}) RETURN a.id AS s, b.id AS t, x.h AS h"
     return {(r["s"], r["t"]): r["h"] for r in driver.execute_query(q, database_=database).records}
 
@@ -261,6 +262,11 @@ class SyncReport:
         }
 
 
+def _add_counters(report: SyncReport, summary: Any) -> None:
+    for name in COUNTERS:
+        report.counters[name] += getattr(summary.counters, name)
+
+
 def _batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
@@ -281,14 +287,13 @@ class _Writer:
                     f"export to {self.report.uri} stopped while writing {stage} ({_first_line(exc)}); "
                     f"run the same command again to resume: rows already written are skipped"
                 ) from None
-            for name in COUNTERS:
-                self.report.counters[name] += getattr(summary.counters, name)
+            _add_counters(self.report, summary)
             done += len(part)
             if self.progress:
                 self.progress(stage, done, len(rows))
 
 
-def _claim(driver: Any, database: str, meta: dict[str, Any], replace: bool) -> bool:
+def _claim(driver: Any, database: str, meta: dict[str, Any], replace: bool, report: SyncReport) -> bool:
     """Refuse to overwrite data that is not this index's export unless ``replace``, then
     mark the database as this index's (the digest ``h`` stays unset until the export
     completes). Returns True when the database held another index (its queries go too)."""
@@ -309,10 +314,11 @@ def _claim(driver: Any, database: str, meta: dict[str, Any], replace: bool) -> b
                 f"pass --replace to replace them, or export into an empty database"
             )
     if other or not records:
-        driver.execute_query(
+        summary = driver.execute_query(
             "MERGE (m:HippoIndex {key: $key}) SET m = {key: $key, path: $path}",
             {"key": META_KEY, "path": meta["path"]}, database_=database,
-        )
+        ).summary
+        _add_counters(report, summary)
     return bool(other)
 
 
@@ -334,11 +340,11 @@ def export_to_neo4j(
     with connect(target) as driver:
         db = target.database
         report = SyncReport(target.uri, db, graph.meta["path"], graph.meta["generation"], graph.counts())
-        other = _claim(driver, db, graph.meta, replace)
+        other = _claim(driver, db, graph.meta, replace, report)
         ensure_schema(driver, db, int(files.manifest["embedder"]["dim"]) if vectors else None)
         writer = _Writer(driver, db, batch_size, report, progress)
         if other:
-            stale_queries = list(_existing_nodes(driver, db, "Query"))
+            stale_queries = list(existing_nodes(driver, db, "Query"))
             writer.run("Query (delete)", node_delete("Query"), stale_queries)
         _sync(writer, driver, db, graph, vectors)
         meta = {**graph.meta, "key": META_KEY}
@@ -348,8 +354,7 @@ def export_to_neo4j(
             "SET m = $props, m.h = $h, m.exported_at = datetime()",
             {"key": META_KEY, "h": h, "props": meta}, database_=db,
         ).summary
-        for name in COUNTERS:
-            report.counters[name] += getattr(summary.counters, name)
+        _add_counters(report, summary)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -357,14 +362,14 @@ def export_to_neo4j(
 def _sync(writer: _Writer, driver: Any, db: str, graph: ExportGraph, vectors: bool) -> None:
     stale_nodes: list[tuple[NodeRows, list[str]]] = []
     for nodes in graph.nodes:
-        have = _existing_nodes(driver, db, nodes.label)
+        have = existing_nodes(driver, db, nodes.label)
         todo = [r for r in nodes.rows if have.get(r["id"]) != r["h"]]
         wanted = {r["id"] for r in nodes.rows}
         stale_nodes.append((nodes, [i for i in have if i not in wanted]))
         writer.report.written[nodes.label] = len(todo)
         writer.run(nodes.label, node_upsert(nodes.label, vectors and nodes.label == "Passage"), todo)
     for rel in graph.rels:
-        have_rels = _existing_rels(driver, db, rel)
+        have_rels = existing_rels(driver, db, rel)
         todo = [r for r in rel.rows if have_rels.get((r["s"], r["t"])) != r["h"]]
         wanted_rels = {(r["s"], r["t"]) for r in rel.rows}
         stale = [{"s": s, "t": t} for (s, t) in have_rels if (s, t) not in wanted_rels]
