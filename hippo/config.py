@@ -113,6 +113,13 @@ class RuntimeConfig:
 
     threads: int = 0
     """Threads for torch/BLAS; 0 = leave the library defaults."""
+    keep_generations: int = 2
+    """Index generations a write keeps on disk, the live one included (>= 1); older ones are
+    deleted unless a reader still has them open. ``hippo info --history`` lists every write."""
+    checkpoint_passages: int = 64
+    """Passages extracted between two checkpoints of the resume cache (``DIR/.work``)."""
+    checkpoint_strings: int = 2048
+    """Strings embedded between two checkpoints of the resume cache."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ class Config:
         _check(self.retrieval.dense_fusion >= 0, "retrieval.dense_fusion", self.retrieval.dense_fusion, "a number >= 0 (0 = off)")
         _check(self.retrieval.top_k >= 1, "retrieval.top_k", self.retrieval.top_k, "an integer >= 1")
         _check(self.runtime.threads >= 0, "runtime.threads", self.runtime.threads, "an integer >= 0 (0 = library default)")
+        _check(self.runtime.keep_generations >= 1, "runtime.keep_generations", self.runtime.keep_generations, "an integer >= 1")
+        _check(self.runtime.checkpoint_passages >= 1, "runtime.checkpoint_passages", self.runtime.checkpoint_passages, "an integer >= 1")
+        _check(self.runtime.checkpoint_strings >= 1, "runtime.checkpoint_strings", self.runtime.checkpoint_strings, "an integer >= 1")
         return self
 
 

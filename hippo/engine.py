@@ -106,6 +106,20 @@ class Engine:
         twin.config = _override(self.config, overrides)
         return twin
 
+    def reload(self) -> bool:
+        """Switch to the index's live generation if a write committed a newer one since this
+        engine opened it; True when it switched. Until then the engine keeps answering from
+        the generation it opened, which stays on disk while open. Query-time overrides stay."""
+        files = read_index_files(self.files.root)
+        if files.generation == self.files.generation:
+            files.close()
+            return False
+        check_embedder(files.manifest["embedder"]["id"], int(files.manifest["embedder"]["dim"]), self.embedder)
+        old = self.files
+        self.__dict__.update(Engine(files, self.config, self.embedder).__dict__)
+        old.close()
+        return True
+
     def info(self) -> dict[str, Any]:
         """Counts, embedder, extractor, config and versions of the index."""
         return self.files.describe()

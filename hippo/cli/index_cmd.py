@@ -1,49 +1,77 @@
-"""``hippo index``: build an index from a corpus."""
+"""``hippo index``: build an index from a corpus, or add a corpus to an existing index."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from hippo.cli.common import add_config_args, print_json, progress_bar, resolve_config, set_threads
-from hippo.indexer import build_index
+from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
+from hippo.config import load_config
+from hippo.indexer import BuildReport, build_index, saved_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "index", help="index a corpus into a knowledge graph",
+        "index", help="index a corpus into a knowledge graph, or add it to an existing index",
         description="Index CORPUS (JSON list of {title, text}, .jsonl of {id?, title?, text}, or a folder of "
-        ".txt/.md files) into the index directory --out. OpenIE is offline spaCy unless --openie gives "
-        "a HippoRAG OpenIE results file.",
+        ".txt/.md files) into the index directory --out. If --out already holds an index, only the passages "
+        "it lacks are extracted and embedded; with --update, passages whose id is already there with other "
+        "text are replaced. OpenIE is offline spaCy unless --openie gives a HippoRAG OpenIE results file. "
+        "An interrupted run leaves the previous index readable; run it again to finish (work done is reused).",
     )
     p.add_argument("corpus", help="corpus file or folder")
-    p.add_argument("--out", required=True, metavar="DIR", help="index directory to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="index directory to write or add to")
     p.add_argument("--openie", metavar="FILE", help="HippoRAG OpenIE results file (implies --extractor precomputed)")
     p.add_argument("--extractor", choices=["spacy", "precomputed"], help="OpenIE extractor (default: spacy)")
-    p.add_argument("--json", action="store_true", help="print counts and timings as JSON")
+    p.add_argument("--update", action="store_true", help="replace passages whose id is in the index with other text")
+    p.add_argument("--rebuild", action="store_true",
+                   help="ignore the index in --out: build CORPUS from scratch (any settings) as its next generation")
+    p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = resolve_config(args)
+    # An existing index's saved config is the base: its index-time settings carry over.
+    config = load_config(args.config, args.overrides, base=None if args.rebuild else saved_config(args.out))
     if args.extractor:
         config = config.replace({"extract.extractor": args.extractor}).validate()
     set_threads(config.runtime.threads)
-    report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar())
+    report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
+                         update=args.update, rebuild=args.rebuild)
     if args.json:
         print_json(report.to_dict())
         return 0
-    c, t = report.counts, report.timings_s
+    print_summary(report)
+    return 0
+
+
+def print_summary(report: BuildReport) -> None:
+    """The human-readable lines ``hippo index`` and ``hippo delete`` print."""
+    c, t, ch = report.counts, report.timings_s, report.changes
     e = c["edges"]
+    if not ch:
+        print(f"nothing to do: {report.path} already holds these passages ({c['passages']} passages)")
+        return
+    p = ch["passages"]
+    what = {"build": f"indexed {p['added']} passages into", "insert": f"added {p['added']} passages to",
+            "rebuild": f"re-indexed {p['added']} passages from scratch into",
+            "update": f"added {p['added']} and replaced {p['updated']} passages in",
+            "delete": f"deleted {p['removed']} passages from"}[ch["operation"]]
     print(
-        f"indexed {c['passages']} passages into {report.path}: {c['entities']} entities, {c['facts']} facts, "
-        f"edges relation {e['relation']} / context {e['context']} / synonym {e['synonym']}"
+        f"{what} {report.path} ({ch['generation']}): {c['passages']} passages, {c['entities']} entities, "
+        f"{c['facts']} facts, edges relation {e['relation']} / context {e['context']} / synonym {e['synonym']}"
     )
+    reused = ch["reused"]
+    if p["unchanged"] and ch["operation"] != "delete":
+        print(f"skipped {p['unchanged']} passages already indexed" + (f" and {p['duplicates']} duplicates" if p["duplicates"] else ""))
+    if reused["extractions"] or reused["vectors"]:
+        print(f"resumed: reused {reused['extractions']} extractions and {reused['vectors']} vectors of an interrupted run")
+    syn = ch["synonymy"]
     print(
-        f"time: extract {t['extract']:.1f}s, embed {t['embed']:.1f}s, graph {t['graph']:.2f}s, "
-        f"write {t['write']:.2f}s, total {t['total']:.1f}s"
+        f"time: extract {t['extract']:.1f}s ({ch['extracted']} passages), embed {t['embed']:.1f}s "
+        f"({ch['embedded']} strings), synonymy {t['synonymy']:.2f}s ({syn['new_entities']} new of "
+        f"{syn['entities']} entities), graph {t['graph']:.2f}s, write {t['write']:.2f}s, total {t['total']:.1f}s"
     )
     for key, value in report.notes.items():
         print(f"note: {key}: {value}", file=sys.stderr)
-    return 0

@@ -123,7 +123,7 @@ class PrecomputedExtractor:
                     f"extract them with spaCy via --set extract.missing=spacy, or use the OpenIE file of this corpus"
                 )
             extra = self.fallback.extract([passages[i] for i in missing], progress)
-            self.delegated = len(missing)
+            self.delegated += len(missing)
             for i, ex in zip(missing, extra):
                 found[i] = ex
         return [ex for ex in found if ex is not None]

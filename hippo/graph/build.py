@@ -12,6 +12,12 @@ Edges are undirected, one row per unordered pair and type, stored ``src < dst``:
 
 The same pair can carry edges of several types; PageRank sums their weights, exactly
 as igraph sums HippoRAG 2's parallel edges.
+
+Synonymy comes in two steps so that an index can grow: :func:`synonymy_candidates` finds
+every pair above the threshold (for an insert, only pairs with a new entity), and
+:func:`accept_synonyms` applies the per-entity cap to all candidates, old and new.
+:func:`assemble_graph` turns counts and accepted pairs into edges; :func:`build_graph` is
+the two together from scratch.
 """
 
 from __future__ import annotations
@@ -67,44 +73,76 @@ class Graph:
         return adj
 
 
-def synonymy_pairs(
-    vectors: FloatArray,
-    eligible: npt.NDArray[np.bool_],
-    threshold: float,
-    max_neighbors: int,
-    block: int = 512,
-) -> tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.int8]]:
-    """Entity pairs whose cosine is >= ``threshold``.
+SYNONYMY_MARGIN = 1e-4
+"""Matrix-product cosines within this of the threshold are re-checked exactly (float32
+products are order-dependent in the last bits; the exact check is not)."""
 
-    ``vectors``: (E, d) L2-normalised. ``eligible[i]`` says whether entity i looks for
-    synonyms (HippoRAG 2 skips phrases of <= 2 characters); each eligible entity accepts its
-    ``max_neighbors`` most similar candidates. Returns ``(i, j, cos, accepted)`` with i < j,
-    sorted by (i, j); ``accepted`` (1 or 2) counts the endpoints that accepted the pair.
-    Exact: one blocked matrix product over the upper triangle only.
+
+def pair_cosine(vectors: FloatArray, i: IntArray, j: IntArray) -> FloatArray:
+    """(k,) cosine of each pair ``(i[t], j[t])`` of L2-normalised rows, in float64 then
+    rounded to float32: the same value whatever batch or block the pair was found in."""
+    a = np.asarray(vectors[i], dtype=np.float64)
+    b = np.asarray(vectors[j], dtype=np.float64)
+    cos: FloatArray = np.einsum("kd,kd->k", a, b).astype(np.float32)
+    return cos
+
+
+def synonymy_candidates(
+    vectors: FloatArray,
+    threshold: float,
+    new: npt.NDArray[np.bool_] | None = None,
+    block: int = 512,
+) -> tuple[IntArray, IntArray, FloatArray, int]:
+    """Entity pairs whose cosine is >= ``threshold``, before any per-entity cap.
+
+    ``vectors``: (E, d) L2-normalised. With ``new`` (E,) only pairs with at least one new
+    endpoint are scored: new x old plus the upper triangle of new x new, so the cost is
+    proportional to the number of new entities (an insert). ``new=None`` means all are new.
+    Returns ``(i, j, cos, scored)``: i < j sorted by (i, j), and the number of pairs scored.
+    Cosines come from :func:`pair_cosine`, so they do not depend on how the pairs were found.
     """
     n = vectors.shape[0]
+    new_idx = np.arange(n) if new is None else np.flatnonzero(new)
+    old_idx = np.zeros(0, dtype=np.int64) if new is None else np.flatnonzero(~new)
     empty = np.zeros(0, dtype=np.int64)
-    if n < 2:
-        return empty, empty, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int8)
     vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-    rows_l, cols_l, sims_l = [], [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        sims = vecs[start:stop] @ vecs[start:].T  # (b, n - start): upper triangle incl. this block
-        b = stop - start
+    old = vecs[old_idx]
+    pre = threshold - SYNONYMY_MARGIN
+    rows_l, cols_l = [empty], [empty]
+    for start in range(0, len(new_idx), block):
+        rows = new_idx[start : start + block]
+        b = len(rows)
+        part = vecs[rows]
+        if len(old_idx):
+            r, c = np.nonzero(part @ old.T >= pre)
+            rows_l.append(rows[r])
+            cols_l.append(old_idx[c])
+        sims = part @ vecs[new_idx[start:]].T  # this block against itself and later new rows
         sims[:, :b][np.tril_indices(b)] = -np.inf  # keep pairs strictly above the diagonal
-        hit = sims >= threshold
-        rows = np.flatnonzero(hit.any(axis=1))  # few rows have any synonym: scan only those
-        r, c = np.nonzero(hit[rows])
-        r = rows[r]
-        rows_l.append(r + start)
-        cols_l.append(c + start)
-        sims_l.append(sims[r, c])
-    i = np.concatenate(rows_l).astype(np.int64)
-    j = np.concatenate(cols_l).astype(np.int64)
-    cos = np.concatenate(sims_l).astype(np.float32)
-    # Each endpoint accepts the pair if it is eligible and the pair is among its top
-    # ``max_neighbors`` candidates (ties broken by the neighbour's index).
+        hit = sims >= pre
+        some = np.flatnonzero(hit.any(axis=1))  # few rows have any synonym: scan only those
+        r, c = np.nonzero(hit[some])
+        rows_l.append(rows[some[r]])
+        cols_l.append(new_idx[start:][c])
+    a = np.concatenate(rows_l).astype(np.int64)
+    c = np.concatenate(cols_l).astype(np.int64)
+    i, j = np.minimum(a, c), np.maximum(a, c)
+    cos = pair_cosine(vecs, i, j)
+    keep = cos >= threshold
+    i, j, cos = i[keep], j[keep], cos[keep]
+    order = np.lexsort((j, i))
+    m_new, m_old = len(new_idx), len(old_idx)
+    return i[order], j[order], cos[order], m_new * m_old + m_new * (m_new - 1) // 2
+
+
+def accept_synonyms(
+    i: IntArray, j: IntArray, cos: FloatArray, eligible: npt.NDArray[np.bool_], max_neighbors: int
+) -> npt.NDArray[np.int8]:
+    """(k,) how many endpoints (0, 1 or 2) accept each candidate pair ``(i, j, cos)``.
+
+    An endpoint accepts the pair if it is eligible and the pair is among its
+    ``max_neighbors`` most similar candidates (ties broken by the neighbour's index).
+    """
     src = np.concatenate([i, j])
     nbr = np.concatenate([j, i])
     score = np.concatenate([cos, cos])
@@ -116,11 +154,29 @@ def synonymy_pairs(
     ok = np.empty_like(ok_sorted)
     ok[order] = ok_sorted
     m = len(i)
-    accepted = ok[:m].astype(np.int8) + ok[m:].astype(np.int8)
-    keep = accepted > 0
-    i, j, cos, accepted = i[keep], j[keep], cos[keep], accepted[keep]
-    order = np.lexsort((j, i))
-    return i[order], j[order], cos[order], accepted[order]
+    accepted: npt.NDArray[np.int8] = ok[:m].astype(np.int8) + ok[m:].astype(np.int8)
+    return accepted
+
+
+def synonymy_pairs(
+    vectors: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    threshold: float,
+    max_neighbors: int,
+    block: int = 512,
+) -> tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.int8]]:
+    """Entity pairs whose cosine is >= ``threshold`` and that some endpoint accepts.
+
+    ``vectors``: (E, d) L2-normalised. ``eligible[i]`` says whether entity i looks for
+    synonyms (HippoRAG 2 skips phrases of <= 2 characters); each eligible entity accepts its
+    ``max_neighbors`` most similar candidates. Returns ``(i, j, cos, accepted)`` with i < j,
+    sorted by (i, j); ``accepted`` (1 or 2) counts the endpoints that accepted the pair.
+    Exact: one blocked matrix product over the upper triangle only.
+    """
+    i, j, cos, _ = synonymy_candidates(vectors, threshold, None, block)
+    acc = accept_synonyms(i, j, cos, eligible, max_neighbors)
+    keep = acc > 0
+    return i[keep], j[keep], cos[keep], acc[keep]
 
 
 def build_graph(
@@ -137,15 +193,45 @@ def build_graph(
     synonymy_max_neighbors: int = 100,
     edge_weights: str = "reference",
 ) -> Graph:
-    """Assemble the typed edge list.
+    """Assemble the typed edge list, computing every synonymy pair from scratch.
 
     ``fact_subject``/``fact_object`` (F,) are entity indices of each distinct fact;
     ``fact_passage_count`` (F,) how many passages state it. ``passage_entity_rows``/``cols``
     list distinct (passage, entity) containment pairs. ``entity_vectors`` (E, d) feed the
     synonymy kNN. Entity indices are 0-based here and shifted by ``n_passages`` in the graph.
     """
+    _check_edge_weights(edge_weights)
+    si, sj, scos, acc = synonymy_pairs(entity_vectors, synonym_eligible, synonymy_threshold, synonymy_max_neighbors)
+    return assemble_graph(
+        n_passages, n_entities, fact_subject, fact_object, fact_passage_count,
+        passage_entity_rows, passage_entity_cols, (si, sj, scos, acc), edge_weights,
+    )
+
+
+def _check_edge_weights(edge_weights: str) -> None:
     if edge_weights not in ("reference", "single"):
         raise ValueError(f"edge_weights must be 'reference' or 'single', not {edge_weights!r}")
+
+
+def assemble_graph(
+    n_passages: int,
+    n_entities: int,
+    fact_subject: IntArray,
+    fact_object: IntArray,
+    fact_passage_count: IntArray,
+    passage_entity_rows: IntArray,
+    passage_entity_cols: IntArray,
+    synonyms: tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.int8]],
+    edge_weights: str = "reference",
+) -> Graph:
+    """The typed edge list from the knowledge base and given synonymy pairs.
+
+    ``synonyms`` is ``(i, j, cos, accepted)`` as :func:`synonymy_pairs` returns it (pairs
+    with ``accepted == 0`` are ignored). Everything else is as in :func:`build_graph`; the
+    graph is a pure function of these counts, so an index updated in place and one built
+    from scratch get the same edges.
+    """
+    _check_edge_weights(edge_weights)
     both = edge_weights == "reference"
     p = n_passages
     # Relation edges: sum counts over facts sharing an unordered entity pair; no self-loops.
@@ -165,7 +251,9 @@ def build_graph(
     ctx_src = ctx // width
     ctx_dst = ctx % width + p
     # Synonymy edges.
-    si, sj, scos, acc = synonymy_pairs(entity_vectors, synonym_eligible, synonymy_threshold, synonymy_max_neighbors)
+    si, sj, scos, acc = synonyms
+    accepted = acc > 0
+    si, sj, scos, acc = si[accepted], sj[accepted], scos[accepted], acc[accepted]
     syn_w = scos.astype(np.float64) * (acc if both else 1)
     if both and len(ukey) and len(si):
         # HippoRAG 2 keeps one weight per ordered pair: a synonym score overwrites the fact

@@ -1,0 +1,112 @@
+"""Who may touch an index directory: one writer at a time, readers pinning their generation.
+
+Both are ``flock`` locks, so the kernel drops them when the holder dies, whatever the
+cause (SIGKILL included): a crash never leaves a stale lock behind.
+
+* **Writer**: an exclusive lock on ``DIR/.lock``, held for a whole ``hippo index`` or
+  ``hippo delete`` (extraction and embedding included, since those write the resume cache
+  in ``DIR/.work``). The holder writes its PID into the file so a second writer can say who
+  holds it. The PID is information only; the lock is the ``flock``.
+* **Reader pin**: a shared lock on ``gen-N/manifest.json`` taken by every opened generation.
+  Garbage collection deletes a generation only if it can lock that file exclusively, so a
+  generation stays on disk as long as some process still reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from hippo.errors import HippoError
+
+LOCK_FILE = ".lock"
+
+_HELD: set[Path] = set()
+"""Index directories whose writer lock this process holds (the lock is re-entrant)."""
+
+
+class IndexLockedError(HippoError):
+    """Another process is writing the index directory."""
+
+
+@contextlib.contextmanager
+def writer_lock(directory: str | Path) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``directory`` (created if missing); a second writer
+    fails at once with :class:`IndexLockedError` naming the holder's PID. Re-entrant."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    key = root.resolve()
+    if key in _HELD:
+        yield
+        return
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            who = f"PID {holder}" if holder else "another process"
+            raise IndexLockedError(
+                f"{root} is locked by {who}, which is writing it (hippo index or hippo delete); "
+                f"wait for it to finish, or stop that process (its lock goes with it)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def holds_writer_lock(directory: str | Path) -> bool:
+    """Whether this process holds the writer lock of ``directory``."""
+    return Path(directory).resolve() in _HELD
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pin_generation(generation: Path) -> IO[bytes] | None:
+    """Share-lock ``generation``'s manifest so garbage collection keeps the folder; None if
+    the generation is gone or being deleted. Closing the returned file releases the pin."""
+    try:
+        fh = open(generation / "manifest.json", "rb")  # noqa: SIM115 - held for the reader's lifetime
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    if not (generation / "manifest.json").exists():  # collected between open and lock
+        fh.close()
+        return None
+    return fh
+
+
+def try_claim_for_deletion(generation: Path) -> IO[bytes] | None:
+    """Exclusive-lock ``generation``'s manifest if no reader pins it; None when pinned.
+    A generation without a manifest (torn) is claimable: a dummy handle is returned."""
+    try:
+        fh = open(generation / "manifest.json", "rb")  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        return open(os.devnull, "rb")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh

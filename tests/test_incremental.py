@@ -1,0 +1,314 @@
+"""Incremental insert, update and delete: the result equals a from-scratch build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hippo import open_index
+from hippo.corpus import make_passage
+from hippo.embed import HashingEmbedder
+from hippo.errors import ConfigError, HippoError
+from hippo.graph.build import CONTEXT, RELATION, SYNONYM
+from hippo.indexer import build_index, delete_passages
+from hippo.store import read_index_files
+from hippo.testing import ScriptedExtractor, fake_config
+
+VOCAB = [
+    "acme corp", "acme corporation", "acme", "berlin", "berlin city", "paris", "paris france",
+    "alice smith", "alice b smith", "rockets", "rocket", "germany", "france", "ab", "new york", "york",
+]
+"""Entity names; under the hashing embedder several are near-synonyms (cos 0.45-0.85)."""
+RELATIONS = ["born in", "founded", "located in", "makes"]
+IDS = [f"d{i}" for i in range(7)]
+EMBEDDER = HashingEmbedder(64)
+
+
+def doc(pid: str, version: int, triples: list[tuple[str, str, str]]):
+    """A passage with a stable id whose text (and so extraction) depends on the version."""
+    body = f"{pid} version {version}. " + ". ".join(" ".join(t) for t in triples)
+    return make_passage(body, title=f"{pid}.v{version}", id=pid)
+
+
+def write(root, passages, script, config, **kw):
+    return build_index(passages, root, config, extractor=ScriptedExtractor(script), embedder=EMBEDDER, **kw)
+
+
+def gen_files(root: Path) -> dict[str, bytes]:
+    gen = root / (root / "CURRENT").read_text().strip()
+    return {p.name: p.read_bytes() for p in sorted(gen.iterdir()) if p.name != "stats.json"}
+
+
+def scratch(tmp: Path, passages, script, config) -> Path:
+    ref = tmp / "scratch"
+    shutil.rmtree(ref, ignore_errors=True)
+    write(ref, passages, script, config)
+    return ref
+
+
+def assert_same_index(root: Path, ref: Path) -> None:
+    """Byte-identical generations (only stats.json, timings and history, may differ),
+    hence the same nodes, edges, weights, vectors, and retrieval results."""
+    a, b = gen_files(root), gen_files(ref)
+    assert sorted(a) == sorted(b)
+    assert [name for name in a if a[name] != b[name]] == []
+
+
+def labelled_edges(root: Path) -> dict[tuple[int, str, str], float]:
+    files = read_index_files(root)
+    ids = [p["id"] for p in files.jsonl("passages.jsonl")] + files.json("entities.json")["names"]
+    out = {}
+    for s, d, w, k in zip(files.array("edge_src.npy"), files.array("edge_dst.npy"),
+                          files.array("edge_weight.npy"), files.array("edge_kind.npy")):
+        key = (int(k), ids[s], ids[d])
+        assert key not in out, f"edge {key} stored twice"
+        out[key] = round(float(w), 5)
+    return out
+
+
+# --------------------------------------------------------------------------- the property
+
+
+triple = st.tuples(st.sampled_from(VOCAB), st.sampled_from(RELATIONS), st.sampled_from(VOCAB))
+universe_st = st.dictionaries(
+    st.tuples(st.sampled_from(IDS), st.integers(0, 1)), st.lists(triple, min_size=0, max_size=4),
+    min_size=len(IDS) * 2, max_size=len(IDS) * 2,
+)
+op_st = st.one_of(
+    st.tuples(st.just("insert"), st.lists(st.tuples(st.sampled_from(IDS), st.integers(0, 1)), min_size=1, max_size=4)),
+    st.tuples(st.just("update"), st.lists(st.tuples(st.sampled_from(IDS), st.integers(0, 1)), min_size=1, max_size=3)),
+    st.tuples(st.just("delete"), st.lists(st.sampled_from(IDS), min_size=1, max_size=3)),
+)
+config_st = st.fixed_dictionaries({
+    "graph.synonymy_threshold": st.sampled_from([0.45, 0.7, 0.8]),
+    "graph.synonymy_max_neighbors": st.sampled_from([1, 2, 101]),
+    "graph.edge_weights": st.sampled_from(["reference", "single"]),
+})
+
+SEQUENCES = 60
+"""Generated sequences per run (each of up to 6 operations, checked after every one)."""
+
+
+@settings(max_examples=SEQUENCES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(universe=universe_st, ops=st.lists(op_st, min_size=1, max_size=6), overrides=config_st)
+def test_any_sequence_equals_the_scratch_build(tmp_path_factory, universe, ops, overrides):
+    tmp = tmp_path_factory.mktemp("seq")
+    root = tmp / "idx"
+    config = fake_config(**overrides)
+    docs = {key: doc(key[0], key[1], triples) for key, triples in universe.items()}
+    script = {p.title: universe[key] for key, p in docs.items()}
+    model: list[tuple[str, int]] = []  # the index's passages in canonical order
+    for kind, arg in ops:
+        present = dict(model)
+        if kind in ("insert", "update"):
+            batch = list({pid: (pid, v) for pid, v in arg}.values())  # one version per id, as a corpus file
+            conflict = kind == "insert" and any(pid in present and present[pid] != v for pid, v in batch)
+            before = gen_files(root) if model else None
+            if conflict:
+                with pytest.raises(HippoError, match="pass --update"):
+                    write(root, [docs[k] for k in batch], script, config)
+                assert (gen_files(root) if model else None) == before
+                continue
+            write(root, [docs[k] for k in batch], script, config, update=kind == "update")
+            for pid, v in batch:
+                if pid in present and present[pid] != v:
+                    model.remove((pid, present[pid]))
+                if (pid, v) not in model:
+                    model.append((pid, v))
+        else:
+            if not model:
+                continue
+            ids = list(dict.fromkeys(arg))
+            before = gen_files(root)
+            if any(i not in present for i in ids) or set(ids) >= set(present):
+                with pytest.raises(HippoError, match="nothing was deleted"):
+                    delete_passages(root, ids, config)
+                assert gen_files(root) == before
+                continue
+            delete_passages(root, ids, config)
+            model = [m for m in model if m[0] not in ids]
+        ref = scratch(tmp, [docs[k] for k in model], script, config)
+        assert_same_index(root, ref)
+    if model:
+        labelled_edges(root)  # no edge stored twice
+        a = open_index(root, embedder=EMBEDDER).retrieve("acme corp founded in berlin", k=3)
+        b = open_index(tmp / "scratch", embedder=EMBEDDER).retrieve("acme corp founded in berlin", k=3)
+        assert [(h.passage_id, h.score) for h in a.hits] == [(h.passage_id, h.score) for h in b.hits]
+
+
+# --------------------------------------------------------------------------- worked examples
+
+SCRIPT = {
+    "a.v0": [("Alice Smith", "founded", "Acme Corp"), ("Acme Corp", "located in", "Berlin")],
+    "b.v0": [("Acme Corp", "located in", "Berlin"), ("Acme Corp", "makes", "rockets")],
+    "c.v0": [("Berlin City", "located in", "Germany")],
+    "c.v1": [("Paris", "located in", "France")],
+    "d.v0": [("Alice B Smith", "born in", "Paris")],
+}
+
+
+def docs_of(*keys):
+    return [doc(k.split(".")[0], int(k[-1]), SCRIPT[k]) for k in keys]
+
+
+@pytest.fixture
+def config():
+    return fake_config(**{"graph.synonymy_threshold": 0.8})
+
+
+def test_delete_decrements_relation_weights_and_drops_orphans(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "b.v0", "c.v0"), SCRIPT, config)
+    edges = labelled_edges(root)
+    assert edges[(RELATION, "acme corp", "berlin")] == 4.0  # two passages, both orientations
+    assert edges[(SYNONYM, "berlin", "berlin city")] > 0
+    report = delete_passages(root, ["b"], config)
+    edges = labelled_edges(root)
+    assert edges[(RELATION, "acme corp", "berlin")] == 2.0
+    assert not any("rockets" in k for k in edges)  # its only passage went
+    assert report.changes["entities"] == {"added": 0, "removed": 1}
+    assert report.changes["facts"] == {"added": 0, "removed": 1}
+    assert report.changes["extracted"] == 0 and report.changes["embedded"] == 0
+    report = delete_passages(root, ["c"], config)
+    edges = labelled_edges(root)
+    assert not any(k[0] == SYNONYM for k in edges)  # "berlin city" went, and its synonym edge
+    assert_same_index(root, scratch(tmp_path, docs_of("a.v0"), SCRIPT, config))
+
+
+def test_update_replaces_text_and_moves_the_passage_last(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "c.v0", "d.v0"), SCRIPT, config)
+    before = gen_files(root)
+    with pytest.raises(HippoError, match=r"1 passage\(s\) are already in .* with other text: c; pass --update"):
+        write(root, docs_of("c.v1"), SCRIPT, config)
+    assert gen_files(root) == before
+    report = write(root, docs_of("c.v1", "d.v0"), SCRIPT, config, update=True)
+    assert report.changes["operation"] == "update"
+    assert report.changes["passages"] == {"added": 0, "updated": 1, "removed": 0, "unchanged": 1, "duplicates": 0}
+    assert report.changes["extracted"] == 1
+    ids = [p["id"] for p in read_index_files(root).jsonl("passages.jsonl")]
+    assert ids == ["a", "d", "c"]
+    assert_same_index(root, scratch(tmp_path, docs_of("a.v0", "d.v0", "c.v1"), SCRIPT, config))
+
+
+def test_insert_scores_only_pairs_with_a_new_entity(tmp_path, config):
+    root = tmp_path / "idx"
+    first = write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)
+    n_old = first.counts["entities"]
+    assert first.changes["synonymy"]["pairs_scored"] == n_old * (n_old - 1) // 2
+    report = write(root, docs_of("c.v0", "d.v0"), SCRIPT, config)
+    syn = report.changes["synonymy"]
+    new, total = syn["new_entities"], syn["entities"]
+    assert (new, total) == (4, n_old + 4)  # berlin city, germany, alice b smith, paris
+    assert syn["pairs_scored"] == new * n_old + new * (new - 1) // 2
+    assert report.changes["embedded"] == 2 + 4 + 2  # passages, entities, facts: only the new ones
+    edges = labelled_edges(root)  # raises if an edge were stored twice
+    assert edges[(SYNONYM, "alice smith", "alice b smith")] > 0 and edges[(SYNONYM, "berlin", "berlin city")] > 0
+    assert_same_index(root, scratch(tmp_path, docs_of("a.v0", "b.v0", "c.v0", "d.v0"), SCRIPT, config))
+
+
+def test_the_cap_is_reapplied_when_entities_come_and_go(tmp_path):
+    # With one synonym per entity, a closer newcomer displaces an old synonym; deleting it
+    # brings the old one back. Both must match the scratch build.
+    config = fake_config(**{"graph.synonymy_threshold": 0.45, "graph.synonymy_max_neighbors": 1})
+    script = {"x.v0": [("acme corp", "makes", "rockets")], "y.v0": [("acme corporation", "makes", "rocket")],
+              "z.v0": [("acme", "located in", "berlin")]}
+    d = {k: doc(k[0], 0, v) for k, v in script.items()}
+    root = tmp_path / "idx"
+    write(root, [d["x.v0"], d["y.v0"]], script, config)
+    assert (SYNONYM, "acme corp", "acme corporation") in labelled_edges(root)
+    write(root, [d["z.v0"]], script, config)
+    edges = labelled_edges(root)
+    assert (SYNONYM, "acme corp", "acme") in edges
+    assert_same_index(root, scratch(tmp_path, [d["x.v0"], d["y.v0"], d["z.v0"]], script, config))
+    delete_passages(root, ["z"], config)
+    assert (SYNONYM, "acme corp", "acme corporation") in labelled_edges(root)
+    assert_same_index(root, scratch(tmp_path, [d["x.v0"], d["y.v0"]], script, config))
+
+
+def test_nothing_new_writes_nothing_and_duplicate_text_is_skipped(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)
+    report = write(root, docs_of("a.v0"), SCRIPT, config)
+    assert report.changes == {} and (root / "CURRENT").read_text().strip() == "gen-000001"
+    twin = make_passage(docs_of("b.v0")[0].text, title="b.v0", id="b-copy")  # same text, other id
+    assert twin.content == docs_of("b.v0")[0].content
+    report = write(root, [twin, *docs_of("c.v0")], SCRIPT, config)
+    assert report.changes["passages"]["duplicates"] == 1 and report.changes["passages"]["added"] == 1
+    assert [p["id"] for p in read_index_files(root).jsonl("passages.jsonl")] == ["a", "b", "c"]
+
+
+def test_bad_deletes_change_nothing(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)
+    before = gen_files(root)
+    with pytest.raises(HippoError, match=r"1 of 2 id\(s\) are not in .*: nope; nothing was deleted"):
+        delete_passages(root, ["a", "nope"], config)
+    with pytest.raises(HippoError, match="would leave .* empty; nothing was deleted"):
+        delete_passages(root, ["a", "b"], config)
+    with pytest.raises(HippoError, match="index not found"):
+        delete_passages(tmp_path / "missing", ["a"], config)
+    assert not (tmp_path / "missing").exists()
+    assert gen_files(root) == before
+
+
+def test_index_time_settings_cannot_change(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0"), SCRIPT, config)
+    other = fake_config(**{"graph.synonymy_threshold": 0.7})
+    with pytest.raises(ConfigError, match=r"graph.synonymy_threshold is 0.7 here but the index .* was built with 0.8"):
+        write(root, docs_of("b.v0"), SCRIPT, other)
+    with pytest.raises(HippoError, match="built with embedder 'hashing:64'"):
+        build_index(docs_of("b.v0"), root, config, extractor=ScriptedExtractor(SCRIPT), embedder=HashingEmbedder(32))
+    # query-time and process settings may change; they are saved with the new generation
+    looser = config.replace({"retrieval.damping": 0.7, "runtime.keep_generations": 3})
+    write(root, docs_of("b.v0"), SCRIPT, looser)
+    assert read_index_files(root).manifest["config"]["retrieval"]["damping"] == 0.7
+
+
+def test_a_generation_without_stored_candidates_is_recomputed(tmp_path, config):
+    # Indexes written before synonymy candidates were stored still take inserts.
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)
+    gen = read_index_files(root).generation
+    manifest = json.loads((gen / "manifest.json").read_text())
+    for name in ("synonym_candidates.npy", "synonym_candidate_cos.npy"):
+        (gen / name).unlink()
+        del manifest["files"][name]
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    report = write(root, docs_of("c.v0"), SCRIPT, config)
+    assert "recomputed" in report.notes["synonymy"]
+    assert report.changes["synonymy"]["new_entities"] == report.counts["entities"]
+    assert_same_index(root, scratch(tmp_path, docs_of("a.v0", "b.v0", "c.v0"), SCRIPT, config))
+
+
+def test_a_damaged_live_generation_is_not_built_on(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0"), SCRIPT, config)
+    gen = read_index_files(root).generation
+    vecs = np.load(gen / "entity_vectors.npy")
+    np.save(gen / "entity_vectors.npy", vecs * 2)
+    with pytest.raises(HippoError, match=r"entity_vectors.npy\); refusing to build on them"):
+        write(root, docs_of("b.v0"), SCRIPT, config)
+
+
+def test_retrieval_sees_inserted_and_forgets_deleted_passages(tmp_path, config):
+    root = tmp_path / "idx"
+    write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)
+    write(root, docs_of("d.v0"), SCRIPT, config)
+    engine = open_index(root, embedder=EMBEDDER)
+    assert "d" in engine.retrieve("alice b smith born in paris", k=3).passage_ids
+    delete_passages(root, ["d"], config)
+    engine = open_index(root, embedder=EMBEDDER)
+    hits = engine.retrieve("alice b smith born in paris", k=3).passage_ids
+    assert "d" not in hits and set(hits) == {"a", "b"}
+    assert {k for k in labelled_edges(root) if k[0] == CONTEXT} == {
+        (CONTEXT, "a", "alice smith"), (CONTEXT, "a", "acme corp"), (CONTEXT, "a", "berlin"),
+        (CONTEXT, "b", "acme corp"), (CONTEXT, "b", "berlin"), (CONTEXT, "b", "rockets"),
+    }
