@@ -109,15 +109,15 @@ class Engine:
     def reload(self) -> bool:
         """Switch to the index's live generation if a write committed a newer one since this
         engine opened it; True when it switched. Until then the engine keeps answering from
-        the generation it opened, which stays on disk while open. Query-time overrides stay."""
+        the generation it opened, which stays on disk while any engine uses it. Query-time
+        overrides stay."""
         files = read_index_files(self.files.root)
         if files.generation == self.files.generation:
             files.close()
             return False
         check_embedder(files.manifest["embedder"]["id"], int(files.manifest["embedder"]["dim"]), self.embedder)
-        old = self.files
+        # The old generation stays pinned while a with_overrides twin still reads it.
         self.__dict__.update(Engine(files, self.config, self.embedder).__dict__)
-        old.close()
         return True
 
     def info(self) -> dict[str, Any]:

@@ -164,9 +164,12 @@ def _plan_insert(prior: LiveIndex | None, passages: Sequence[Passage], update: b
         )
     survivors = [p for p in prior.passages if p.id not in replaced]
     final = dedupe_passages([*survivors, *incoming]) if incoming else survivors
-    duplicates = len(survivors) + len(incoming) - len(final)
-    added = len(incoming) - len(replaced) - duplicates
-    return _Plan(final, added, len(replaced), 0, unchanged, duplicates, "update" if replaced else "insert")
+    kept = {p.id for p in final}  # an incoming text that a passage already has is dropped
+    added = sum(1 for p in incoming if p.id in kept and p.id not in replaced)
+    updated = sum(1 for p in incoming if p.id in kept and p.id in replaced)
+    duplicates = len(incoming) - added - updated
+    removed = len(replaced) - updated  # replaced by a text another passage has: gone
+    return _Plan(final, added, updated, removed, unchanged, duplicates, "update" if replaced else "insert")
 
 
 def build_index(

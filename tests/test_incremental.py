@@ -244,6 +244,16 @@ def test_nothing_new_writes_nothing_and_duplicate_text_is_skipped(tmp_path, conf
     assert [p["id"] for p in read_index_files(root).jsonl("passages.jsonl")] == ["a", "b", "c"]
 
 
+def test_an_update_to_another_passages_text_removes_it(tmp_path, config):
+    root = tmp_path / "idx"
+    a, b = docs_of("a.v0", "b.v0")
+    write(root, [a, b], SCRIPT, config)
+    b_as_a = make_passage(a.text, title=a.title, id="b")  # b's new text is a's
+    report = write(root, [b_as_a], SCRIPT, config, update=True)
+    assert report.changes["passages"] == {"added": 0, "updated": 0, "removed": 1, "unchanged": 0, "duplicates": 1}
+    assert_same_index(root, scratch(tmp_path, [a, b_as_a], SCRIPT, config))  # a scratch build keeps a only
+
+
 def test_bad_deletes_change_nothing(tmp_path, config):
     root = tmp_path / "idx"
     write(root, docs_of("a.v0", "b.v0"), SCRIPT, config)

@@ -193,6 +193,22 @@ def test_open_readers_keep_their_generation_and_can_reload(tmp_path):
     assert generations(root) == ["gen-000005"]
 
 
+def test_a_twin_keeps_the_generation_its_original_reloaded_away_from(tmp_path):
+    root = tmp_path / "idx"
+    add(root, 2, **{"runtime.keep_generations": 1})
+    engine = open_index(root, embedder=HashingEmbedder(64))
+    twin = engine.with_overrides({"retrieval.damping": 0.6})
+    add(root, 3, **{"runtime.keep_generations": 1})
+    assert engine.reload() is True
+    add(root, 4, **{"runtime.keep_generations": 1})
+    assert generations(root) == ["gen-000001", "gen-000002", "gen-000003"]  # 1 for the twin, 2 for engine
+    assert len(twin.passage_ids) == 2 and twin.retrieve("Who founded Acme Corp?", k=2).hits
+    del twin
+    add(root, 4, **{"runtime.keep_generations": 1})  # no-op: collects nothing
+    delete_passages(root, [tiny_passages()[3].id], fake_config(**{"runtime.keep_generations": 1}))
+    assert generations(root) == ["gen-000002", "gen-000004"]
+
+
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
     from hippo.store import writer_lock
@@ -216,5 +232,6 @@ def test_second_writer_is_told_who_holds_the_lock_and_a_crash_frees_it(tmp_path)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        holder.stdout.close()
     assert add(root, 3).changes["passages"]["added"] == 1  # the kernel dropped the dead holder's lock
     assert (root / ".lock").read_text() == ""  # no PID left behind by a finished writer

@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hippo.errors import HippoError, IndexFormatError
-from hippo.store.locks import LOCK_FILE, holds_writer_lock, pin_generation, try_claim_for_deletion, writer_lock
+from hippo.store.locks import LOCK_FILE, Pin, holds_writer_lock, pin_generation, try_claim_for_deletion, writer_lock
 
 FORMAT_NAME = "hippo-index"
 FORMAT_VERSION = 1
@@ -236,8 +236,9 @@ class IndexFiles:
     root: Path
     generation: Path
     manifest: dict[str, Any]
-    pin: IO[bytes] | None = field(default=None, repr=False, compare=False)
-    """The reader pin that keeps this generation from garbage collection while open."""
+    pin: Pin | None = field(default=None, repr=False, compare=False)
+    """The reader pin that keeps this generation from garbage collection while this object
+    lives (engines sharing it, e.g. ``with_overrides`` twins, share the pin)."""
 
     def close(self) -> None:
         """Release the reader pin (garbage collection may then delete the generation)."""
@@ -325,7 +326,7 @@ def read_index_files(directory: str | Path) -> IndexFiles:
     else:
         raise IndexFormatError(f"{root}: the live generation keeps disappearing; is something deleting it?")
     try:
-        manifest = json.loads(pin.read().decode("utf-8"))
+        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         pin.close()
         raise IndexFormatError(f"{gen}: unreadable manifest.json ({exc}); rebuild the index") from None

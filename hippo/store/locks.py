@@ -79,22 +79,40 @@ def _read_pid(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def pin_generation(generation: Path) -> IO[bytes] | None:
+class Pin:
+    """A reader's shared lock on one generation; released by :meth:`close` or when the
+    object is garbage-collected (or the process ends)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def close(self) -> None:
+        """Release the pin (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def pin_generation(generation: Path) -> Pin | None:
     """Share-lock ``generation``'s manifest so garbage collection keeps the folder; None if
-    the generation is gone or being deleted. Closing the returned file releases the pin."""
+    the generation is gone or being deleted."""
     try:
-        fh = open(generation / "manifest.json", "rb")  # noqa: SIM115 - held for the reader's lifetime
+        fd = os.open(generation / "manifest.json", os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        fh.close()
+        os.close(fd)
         return None
+    pin = Pin(fd)
     if not (generation / "manifest.json").exists():  # collected between open and lock
-        fh.close()
+        pin.close()
         return None
-    return fh
+    return pin
 
 
 def try_claim_for_deletion(generation: Path) -> IO[bytes] | None:
