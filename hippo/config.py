@@ -50,7 +50,8 @@ class ExtractConfig:
     """OpenIE at index time."""
 
     extractor: str = "spacy"
-    """``spacy`` (offline, default) or ``precomputed`` (a HippoRAG OpenIE file)."""
+    """``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file) or ``llm``
+    (HippoRAG 2's two-step LLM OpenIE through the ``llm.*`` endpoint)."""
     openie: str = ""
     """Path of the HippoRAG OpenIE results file for the ``precomputed`` extractor."""
     missing: str = "error"
@@ -123,6 +124,42 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class LLMConfig:
+    """The OpenAI-compatible LLM endpoint: OpenIE at index time, the recognition filter and
+    the QA reader at query time. The API key is read from the variable ``api_key_env`` and is
+    never part of the config."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str = ""
+    """Server URL such as ``http://localhost:8000/v1``; empty = ``$OPENAI_BASE_URL``, else OpenAI."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (optional for a local --llm-base-url)."""
+    concurrency: int = 8
+    """Requests in flight at once."""
+    timeout: float = 60.0
+    """Seconds one request may take before it is retried."""
+    max_retries: int = 5
+    """Retries of a request after a 429, a 5xx, a timeout or a dropped connection."""
+    backoff_base: float = 0.5
+    """Retry ``n`` waits a random time up to ``backoff_base * 2**n`` seconds (capped at 20)."""
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    """Longest reply (HippoRAG 2: 2048); a triple reply cut at this length fails its passage."""
+    json_mode: str = "auto"
+    """``auto`` asks for JSON mode and drops it if the server rejects it; ``on``; ``off`` (plain instructions)."""
+    cache: str = ""
+    """SQLite response cache: a path; empty = ``$HIPPO_CACHE_DIR`` or ``~/.cache/hippo/llm-cache.sqlite``; ``off``."""
+    filter: bool = False
+    """Recognition memory: the LLM keeps the linked facts that help answer the question."""
+    filter_max_tokens: int = 512
+    """Reply cap of the filter (HippoRAG 2: 512)."""
+    qa_top_k: int = 5
+    """Passages the QA reader sees (HippoRAG 2: 5)."""
+    embed_base_url: str = ""
+    """Server of the ``openai:<model>`` embedder; empty = ``base_url``."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -131,6 +168,7 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict (JSON-serialisable)."""
@@ -142,9 +180,10 @@ class Config:
 
     def validate(self) -> Config:
         """Check value ranges and enumerations; return self."""
+        _check_llm(self.llm)
         _check(self.embed.precision in ("bf16", "fp32"), "embed.precision", self.embed.precision, "bf16, fp32")
         _check(self.embed.fact_format in ("plain", "tuple"), "embed.fact_format", self.embed.fact_format, "plain, tuple")
-        _check(self.extract.extractor in ("spacy", "precomputed"), "extract.extractor", self.extract.extractor, "spacy, precomputed")
+        _check(self.extract.extractor in ("spacy", "precomputed", "llm"), "extract.extractor", self.extract.extractor, "spacy, precomputed, llm")
         _check(self.extract.missing in ("error", "spacy"), "extract.missing", self.extract.missing, "error, spacy")
         _check(self.graph.edge_weights in ("reference", "single"), "graph.edge_weights", self.graph.edge_weights, "reference, single")
         _check(0.0 < self.retrieval.damping < 1.0, "retrieval.damping", self.retrieval.damping, "a number in (0, 1)")
@@ -176,12 +215,27 @@ def _check(ok: bool, key: str, value: Any, valid: str) -> None:
         raise ConfigError(f"invalid value {value!r} for {key}; valid: {valid}")
 
 
+def _check_llm(c: LLMConfig) -> None:
+    _check(bool(c.model.strip()), "llm.model", c.model, "a model name")
+    _check(bool(c.api_key_env.strip()), "llm.api_key_env", c.api_key_env, "an environment variable name")
+    _check(c.concurrency >= 1, "llm.concurrency", c.concurrency, "an integer >= 1")
+    _check(c.timeout > 0, "llm.timeout", c.timeout, "seconds > 0")
+    _check(c.max_retries >= 0, "llm.max_retries", c.max_retries, "an integer >= 0")
+    _check(c.backoff_base >= 0, "llm.backoff_base", c.backoff_base, "seconds >= 0")
+    _check(c.temperature >= 0, "llm.temperature", c.temperature, "a number >= 0")
+    _check(c.max_tokens >= 16, "llm.max_tokens", c.max_tokens, "an integer >= 16")
+    _check(c.filter_max_tokens >= 16, "llm.filter_max_tokens", c.filter_max_tokens, "an integer >= 16")
+    _check(c.json_mode in ("auto", "on", "off"), "llm.json_mode", c.json_mode, "auto, on, off")
+    _check(c.qa_top_k >= 1, "llm.qa_top_k", c.qa_top_k, "an integer >= 1")
+
+
 _SECTION_TYPES = {
     "embed": EmbedConfig,
     "extract": ExtractConfig,
     "graph": GraphConfig,
     "retrieval": RetrievalConfig,
     "runtime": RuntimeConfig,
+    "llm": LLMConfig,
 }
 
 
@@ -295,12 +349,16 @@ def load_config(
     return config.validate()
 
 
+QUERY_TIME = ("retrieval.", "runtime.", "llm.")
+"""Sections that may change after indexing."""
+
+
 def query_overrides(
     path: str | Path | None = None, overrides: Iterable[str] = (), env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Settings to apply on top of an opened index's saved config.
 
-    Every ``retrieval.*``/``runtime.*`` key that the file, the environment or ``--set`` gives
+    Every ``retrieval.*``/``runtime.*``/``llm.*`` key that the file, the environment or ``--set`` gives
     (whatever its value: setting a key back to its default is an override too), plus any
     other ``--set`` key so that opening the index can reject it. Values are validated.
     """
@@ -308,13 +366,13 @@ def query_overrides(
     given: dict[str, Any] = {}
     for source, items in layers:
         for key, value in items:
-            if key.startswith(("retrieval.", "runtime.")) or source == "--set":
+            if key.startswith(QUERY_TIME) or source == "--set":
                 given[key] = value
     resolved = Config()
     for source, items in layers:
         resolved = _apply(resolved, items, source)
     resolved.validate()
-    return {k: (_get(resolved, k) if k.startswith(("retrieval.", "runtime.")) else v) for k, v in given.items()}
+    return {k: (_get(resolved, k) if k.startswith(QUERY_TIME) else v) for k, v in given.items()}
 
 
 def _get(config: Config, key: str) -> Any:

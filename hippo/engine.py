@@ -1,4 +1,4 @@
-"""The facade: open an index and retrieve from it."""
+"""The facade: open an index, retrieve from it, and answer questions with an LLM reader."""
 
 from __future__ import annotations
 
@@ -12,23 +12,29 @@ from typing import Any
 
 import numpy as np
 
-from hippo.config import Config, from_dict
+from hippo.config import QUERY_TIME, Config, from_dict
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
 from hippo.errors import ConfigError, HippoError
 from hippo.graph.build import Graph
 from hippo.graph.ppr import PPRSolver
 from hippo.ids import normalize
-from hippo.protocols import Embedder, FloatArray
+from hippo.llm.base import ChatReply, ChatRequest, ParseError
+from hippo.llm.parse import parse_facts
+from hippo.llm.prompts import answer_of, filter_messages, qa_messages
+from hippo.protocols import Embedder, FloatArray, LLMClient
 from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
 from hippo.retrieval.query_entities import link_mentions, match_names, name_index
+from hippo.retrieval.recognition import kept_facts, map_to_candidates
 from hippo.store import IndexFiles, read_index_files
-from hippo.types import Fact, Hit, LinkedFact, QueryResult, Seed
+from hippo.types import Answer, Fact, Hit, LinkedFact, QueryResult, Seed
 
 RETRIEVERS = ("hippo", "hipporag2", "dense")
 """``hippo``: HippoRAG 2 plus query-entity seeds and dense fusion (the default);
 ``hipporag2``: the reference algorithm (both additions off); ``dense``: cosine only."""
 DEFAULT_RETRIEVER = "hippo"
+FILTER_STAGE = "filter"
+QA_STAGE = "qa"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Engine:
     adjacency is built once here, never per query.
     """
 
-    def __init__(self, files: IndexFiles, config: Config, embedder: Embedder) -> None:
+    def __init__(self, files: IndexFiles, config: Config, embedder: Embedder, llm: LLMClient | None = None) -> None:
         self.files = files
         self.config = config
         self.embedder = embedder
@@ -88,6 +94,17 @@ class Engine:
         self._names: dict[str, int] | None = None
         self._recognizer: Any = None
         self._entity_vectors: Any = None
+        self._llm = llm
+
+    @property
+    def llm(self) -> LLMClient:
+        """The LLM client of the recognition filter and the reader (``llm.*`` settings;
+        made on first use, so an engine that never asks the LLM needs no ``openai``)."""
+        if self._llm is None:
+            from hippo.llm import make_llm_client
+
+            self._llm = make_llm_client(self.config.llm)
+        return self._llm
 
     @property
     def path(self) -> Path:
@@ -104,6 +121,8 @@ class Engine:
         shares every array and model with this engine."""
         twin = copy.copy(self)
         twin.config = _override(self.config, overrides)
+        if twin.config.llm != self.config.llm:
+            twin._llm = None  # another endpoint or model: made anew on first use
         return twin
 
     def reload(self) -> bool:
@@ -117,7 +136,7 @@ class Engine:
             return False
         check_embedder(files.manifest["embedder"]["id"], int(files.manifest["embedder"]["dim"]), self.embedder)
         # The old generation stays pinned while a with_overrides twin still reads it.
-        self.__dict__.update(Engine(files, self.config, self.embedder).__dict__)
+        self.__dict__.update(Engine(files, self.config, self.embedder, self._llm).__dict__)
         return True
 
     def info(self) -> dict[str, Any]:
@@ -184,6 +203,68 @@ class Engine:
         best = sims.argmax(axis=1)
         return best, sims[np.arange(len(best)), best]
 
+    def recognize(
+        self, queries: Sequence[str], linked: Sequence[tuple[Any, Any]]
+    ) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]], list[str]]:
+        """Recognition memory (HippoRAG 2, step 4): the LLM keeps the linked facts that help.
+
+        ``linked[b]`` are query ``b``'s candidate facts (indices, scores). Returns, per query,
+        the kept facts, the dropped ones, and the status (``kept``, ``none kept``, or
+        ``failed: <reason>``, when the reply was unusable: then every candidate is kept).
+        Replies are mapped back strictly (:mod:`hippo.retrieval.recognition`).
+        """
+        limit = self.config.retrieval.linking_top_k
+        todo = [b for b, (idx, _) in enumerate(linked) if len(idx)]
+        requests = [
+            ChatRequest(
+                filter_messages(queries[b], [self.facts[f].triple for f in linked[b][0].tolist()]),
+                FILTER_STAGE, self.config.llm.filter_max_tokens,
+            )
+            for b in todo
+        ]
+        outcomes = self.llm.chat_many(requests, _filter_reply)
+        kept: list[tuple[Any, Any]] = list(linked)
+        dropped: list[tuple[Any, Any]] = [(np.zeros(0, np.int64), np.zeros(0))] * len(linked)
+        status = ["none kept"] * len(linked)
+        for b, outcome in zip(todo, outcomes):
+            idx, scores = linked[b]
+            if outcome.value is None:
+                status[b] = f"failed: {outcome.error}"
+                continue
+            candidates = [self.facts[f].triple for f in idx.tolist()]
+            positions = map_to_candidates(candidates, outcome.value, limit)
+            rest = [i for i in range(len(idx)) if i not in positions]
+            kept[b] = kept_facts(idx, scores, positions)
+            dropped[b] = kept_facts(idx, scores, rest)
+            status[b] = "kept" if positions else "none kept"
+        return kept, dropped, status
+
+    def answer(self, question: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER) -> Answer:
+        """Retrieve for ``question``, then let the LLM reader answer from the top passages."""
+        return self.answer_many([question], k, retriever)[0]
+
+    def answer_many(
+        self, questions: Sequence[str], k: int | None = None, retriever: str = DEFAULT_RETRIEVER
+    ) -> list[Answer]:
+        """:meth:`answer` for many questions: one retrieval batch, concurrent reader calls.
+        ``k`` passages are read (default ``llm.qa_top_k``, 5 as HippoRAG 2)."""
+        if isinstance(questions, str):
+            raise TypeError("answer_many takes a list of questions; use answer() for one")
+        k = self.config.llm.qa_top_k if k is None else k
+        return self.read_many(self.retrieve_many(questions, k, retriever), k)
+
+    def read_many(self, results: Sequence[QueryResult], k: int | None = None) -> list[Answer]:
+        """The reader over retrieval results already made: the top ``k`` hits of each."""
+        k = self.config.llm.qa_top_k if k is None else k
+        requests = [
+            ChatRequest(qa_messages(r.query, [h.content for h in r.hits[:k]]), QA_STAGE, json=False) for r in results
+        ]
+        outcomes = self.llm.chat_many(requests, _qa_reply)
+        return [
+            Answer(r.query, answer_of(o.value) if o.value is not None else "", r.hits[:k], o.value or "", r, o.error or "")
+            for r, o in zip(results, outcomes)
+        ]
+
     def _result(self, query: str, retriever: str, r: GraphRanking, timings: dict[str, float]) -> QueryResult:
         hits = tuple(
             Hit(rank, self.passage_ids[i], float(s), self.passage_titles[i], self.passage_contents[i])
@@ -215,32 +296,69 @@ class Engine:
         t0 = time.perf_counter()
         batch = self.prepare(queries, retriever)
         t1 = time.perf_counter()
-        rankings = self.rank_prepared(batch, k, retriever)
-        t2 = time.perf_counter()
         n = len(queries)
-        timings = {"embed": 1000 * (t1 - t0) / n, "rank": 1000 * (t2 - t1) / n}
-        return [self._result(q, retriever, r, dict(timings)) for q, r in zip(queries, rankings)]
+        timings = {"embed": 1000 * (t1 - t0) / n}
+        linked = None
+        if self.config.llm.filter and retriever != "dense":
+            candidates = self.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k)
+            linked, dropped, status = self.recognize(batch.queries, candidates)
+            t1b = time.perf_counter()
+            timings["filter"] = 1000 * (t1b - t1) / n
+            t1 = t1b
+        rankings = self.rank_prepared(batch, k, retriever, linked)
+        timings["rank"] = 1000 * (time.perf_counter() - t1) / n
+        results = [self._result(q, retriever, r, dict(timings)) for q, r in zip(queries, rankings)]
+        if linked is not None:
+            results = [
+                dataclasses.replace(
+                    res, filter=st,
+                    rejected_facts=tuple(
+                        LinkedFact(self.facts[f], float(s)) for f, s in zip(dr[0].tolist(), dr[1].tolist())
+                    ),
+                )
+                for res, dr, st in zip(results, dropped, status)
+            ]
+        return results
 
     def retrieve(self, query: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER) -> QueryResult:
         """Top-``k`` passages for ``query``, with the facts and seed entities used."""
         return self.retrieve_many([query], k, retriever)[0]
 
-    def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER) -> list[GraphRanking]:
-        """Rank a :class:`QueryBatch` from :meth:`prepare` (for benchmarks and batch jobs)."""
+    def rank_prepared(
+        self,
+        batch: QueryBatch,
+        k: int,
+        retriever: str = DEFAULT_RETRIEVER,
+        linked: Sequence[tuple[Any, Any]] | None = None,
+    ) -> list[GraphRanking]:
+        """Rank a :class:`QueryBatch` from :meth:`prepare` (for benchmarks and batch jobs).
+
+        ``linked`` replaces the linked facts of each query (e.g. those :meth:`recognize` kept).
+        """
         _check_retriever(retriever)
         if retriever == "dense":
             return self.ranker.rank_dense_many(batch.passage_vectors, k)
         cfg = self.config.retrieval
         if retriever == "hipporag2":
             cfg = dataclasses.replace(cfg, query_entity_weight=0.0, dense_fusion=0.0)
-        return self.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, cfg, batch.entities)
+        return self.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, cfg, batch.entities, linked)
+
+
+def _filter_reply(reply: ChatReply) -> list[tuple[str, str, str]]:
+    return parse_facts(reply.content)
+
+
+def _qa_reply(reply: ChatReply) -> str:
+    if not reply.content.strip():
+        raise ParseError("empty reply")
+    return reply.content
 
 
 def _override(config: Config, overrides: dict[str, Any]) -> Config:
-    bad = [key for key in overrides if not key.startswith(("retrieval.", "runtime."))]
+    bad = [key for key in overrides if not key.startswith(QUERY_TIME)]
     if bad:
         raise ConfigError(
-            f"{', '.join(bad)} cannot change after indexing (only retrieval.* and runtime.* can); "
+            f"{', '.join(bad)} cannot change after indexing (only retrieval.*, runtime.* and llm.* can); "
             f"rebuild the index to change them"
         )
     return config.replace(overrides).validate()
@@ -255,11 +373,13 @@ def open_index(
     path: str | Path,
     overrides: dict[str, Any] | None = None,
     embedder: Embedder | None = None,
+    llm: LLMClient | None = None,
 ) -> Engine:
     """Open the index at ``path``. Its saved config is the base; ``overrides``
     (``{"retrieval.damping": 0.6}``) may change query-time settings only.
 
     The embedder is rebuilt from the manifest unless one is given, and must match.
+    ``llm`` serves the recognition filter and the reader (default: made from ``llm.*``).
     """
     files = read_index_files(path)
     config = from_dict(files.manifest["config"], source=f"{files.generation}/manifest.json")
@@ -267,6 +387,6 @@ def open_index(
         config = _override(config, overrides)
     expected = files.manifest["embedder"]
     if embedder is None:
-        embedder = make_embedder(config.embed)
+        embedder = make_embedder(config.embed, config.llm)
     check_embedder(expected["id"], int(expected["dim"]), embedder)
-    return Engine(files, config, embedder)
+    return Engine(files, config, embedder, llm)

@@ -1,4 +1,5 @@
-"""Recall@k as HippoRAG 2 defines it, on MuSiQue- and HotpotQA/2Wiki-style question files.
+"""Recall@k as HippoRAG 2 defines it, on MuSiQue- and HotpotQA/2Wiki-style question files,
+and the answer metrics EM and F1 with HippoRAG 2's normalisation.
 
 Recall@k of a question = |top-k ∩ gold| / |gold|; a question whose gold passages are
 all missing still counts (with recall 0), and the macro average is reported. Gold
@@ -11,7 +12,10 @@ whose title matched are counted too (``gold_matched_by_title``): nothing is sile
 from __future__ import annotations
 
 import json
+import re
+import string
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +185,47 @@ def evaluate(
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2), "p95": round(float(np.percentile(lat, 95)), 2)},
         "per_question": per_question,
     }
+
+
+# --------------------------------------------------------------------------- answers: EM / F1
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """HippoRAG 2's (and SQuAD's) ``normalize_answer``: lower-case, drop punctuation, drop
+    the articles a/an/the, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: Sequence[str]) -> float:
+    """1.0 when the normalised prediction equals a normalised gold answer, else 0.0."""
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(g) for g in gold))
+
+
+def token_f1(prediction: str, gold: Sequence[str]) -> float:
+    """Best token-overlap F1 of the normalised prediction against any gold answer."""
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for g in gold:
+        ref = normalize_answer(g).split()
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common == 0:
+            continue
+        precision, recall = common / len(pred), common / len(ref)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def qa_metrics(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean EM and F1 over questions (each the max over its gold answers), as HippoRAG 2."""
+    if len(predictions) != len(golds):
+        raise ValueError("one prediction per question is required")
+    if not predictions:
+        return {"em": 0.0, "f1": 0.0}
+    em = [exact_match(p, g) for p, g in zip(predictions, golds)]
+    f1 = [token_f1(p, g) for p, g in zip(predictions, golds)]
+    return {"em": round(float(np.mean(em)), 4), "f1": round(float(np.mean(f1)), 4)}

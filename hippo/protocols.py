@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from hippo.types import Extraction, Passage
 
+if TYPE_CHECKING:
+    from hippo.llm.base import ChatReply, ChatRequest, Outcome
+
 FloatArray = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -51,4 +55,30 @@ class Embedder(Protocol):
 
     def encode_queries(self, texts: Sequence[str], instruction: str = "") -> FloatArray:
         """Shape (len(texts), dim), rows L2-normalised; ``instruction`` prefixes each query."""
+        ...
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """Chat completions, batch-first: concurrency, caching and retries live inside.
+
+    Implementations: :class:`hippo.llm.client.OpenAIClient` (any OpenAI-compatible server)
+    and :class:`hippo.llm.scripted.ScriptedLLMClient` (deterministic, in memory).
+    """
+
+    model: str
+    """The model name requests are made with."""
+
+    def chat_many(
+        self,
+        requests: Sequence[ChatRequest],
+        parse: Callable[[ChatReply], T],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Outcome[T]]:
+        """One :class:`~hippo.llm.base.Outcome` per request, in order: the value ``parse``
+        made of the reply, or the reason there is none."""
+        ...
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        """Per stage: requests, cache hits, HTTP calls, retries, failures, tokens."""
         ...

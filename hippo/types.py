@@ -45,6 +45,11 @@ class Fact:
     relation: str
     object: str
 
+    @property
+    def triple(self) -> Triple:
+        """``(subject, relation, object)``."""
+        return (self.subject, self.relation, self.object)
+
     def as_text(self, fmt: str = "plain") -> str:
         """The string embedded for fact linking: ``plain`` "s r o" or HippoRAG 2's ``tuple`` repr."""
         if fmt == "tuple":
@@ -90,7 +95,12 @@ class QueryResult:
 
     ``mode`` is ``"ppr"`` when the graph ranked the passages, ``"dense"`` when dense
     retrieval did (the dense retriever, or hipporag2's fallback when no fact links
-    into the graph).
+    into the graph, or when the recognition filter kept none).
+
+    With the recognition filter on, ``facts`` are the facts it kept, ``rejected_facts``
+    the linked facts it dropped, and ``filter`` says how it went: ``kept``, ``none kept``
+    (dense fallback, as HippoRAG 2), or ``failed: <reason>`` (the linked facts were used
+    unfiltered). Without it, ``filter`` is empty.
     """
 
     query: str
@@ -100,8 +110,27 @@ class QueryResult:
     facts: tuple[LinkedFact, ...] = ()
     seeds: tuple[Seed, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rejected_facts: tuple[LinkedFact, ...] = ()
+    filter: str = ""
 
     @property
     def passage_ids(self) -> list[str]:
         """Ids of the hits, best first."""
         return [h.passage_id for h in self.hits]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``Engine.answer`` returns: the reader's answer and the passages it read.
+
+    ``passages`` are the hits given to the reader, in prompt order; ``reply`` is the
+    reader's whole reply (its reasoning, then ``Answer: ...``). ``error`` says why
+    ``answer`` is empty when the reader gave no usable reply.
+    """
+
+    question: str
+    answer: str
+    passages: tuple[Hit, ...]
+    reply: str
+    retrieval: QueryResult
+    error: str = ""

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
+from hippo.cli.llm_args import add_llm_args, needs_llm_endpoint, run_llm_index, with_llm_args
 from hippo.config import load_config
 from hippo.indexer import BuildReport, build_index, saved_config
 
@@ -22,12 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("corpus", help="corpus file or folder")
     p.add_argument("--out", required=True, metavar="DIR", help="index directory to write or add to")
     p.add_argument("--openie", metavar="FILE", help="HippoRAG OpenIE results file (implies --extractor precomputed)")
-    p.add_argument("--extractor", choices=["spacy", "precomputed"], help="OpenIE extractor (default: spacy)")
+    p.add_argument("--extractor", choices=["spacy", "precomputed", "llm"], help="OpenIE extractor (default: spacy; llm: HippoRAG 2's LLM OpenIE)")
     p.add_argument("--update", action="store_true", help="replace passages whose id is in the index with other text")
     p.add_argument("--rebuild", action="store_true",
                    help="ignore the index in --out: build CORPUS from scratch (any settings) as its next generation")
     p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
+    add_llm_args(p)
     p.set_defaults(func=run)
 
 
@@ -37,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.extractor:
         config = config.replace({"extract.extractor": args.extractor}).validate()
     set_threads(config.runtime.threads)
+    config = with_llm_args(config, args)
+    if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
+        return run_llm_index(args, config)
     report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
                          update=args.update, rebuild=args.rebuild)
     if args.json:

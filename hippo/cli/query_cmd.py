@@ -7,6 +7,7 @@ import dataclasses
 import sys
 
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
+from hippo.cli.llm_args import add_llm_args, llm_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 
 
@@ -21,12 +22,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--to-neo4j", action="store_true", help="store the seeds and top passages in Neo4j (NEO4J_URI or the local server)")
+    p.add_argument(
+        "--filter", choices=["none", "llm"],
+        help="recognition memory: llm lets the LLM keep only the linked facts that help (HippoRAG 2); "
+        "default: the llm.filter setting (off)",
+    )
     add_config_args(p)
+    add_llm_args(p)
     p.set_defaults(func=run)
 
 
+def filter_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The ``llm.*`` overrides of ``--filter`` and the ``--llm-*`` flags."""
+    out: dict[str, object] = dict(llm_overrides(args))
+    if getattr(args, "filter", None):
+        out["llm.filter"] = args.filter == "llm"
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    engine = open_index(args.index, overrides_dict(args))
+    engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
     result = engine.retrieve(args.question, k=args.k, retriever=args.retriever)
     if args.to_neo4j:
@@ -46,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
         snippet = snippet[:160] + ("…" if len(snippet) > 160 else "")
         print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id})\n     {snippet}")
+    if result.filter:
+        print(f"recognition filter ({engine.config.llm.model}): {result.filter}")
     if result.facts:
-        print("linked facts:")
+        print("linked facts" + (" kept by the filter:" if result.filter else ":"))
         for f in result.facts:
+            print(f"     {f.score:.3f}  ({f.fact.subject} | {f.fact.relation} | {f.fact.object})")
+    if result.rejected_facts:
+        print("linked facts the filter dropped:")
+        for f in result.rejected_facts:
             print(f"     {f.score:.3f}  ({f.fact.subject} | {f.fact.relation} | {f.fact.object})")
     if result.seeds:
         mark = {"fact": "", "query": ", named", "fact+query": ", fact+named"}

@@ -19,7 +19,7 @@ dense retrieval.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +202,13 @@ class HippoRAG2Ranker:
         dense = self.dense_scores(qp)
         return [self._dense_result(dense[:, b], k) for b in range(dense.shape[1])]
 
+    def link_facts(self, qf: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
+        """Per query (``qf`` is (B, d)): the ``k`` best facts and their min-max normalised scores."""
+        qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
+        if self.fact_vectors.shape[0] == 0:
+            return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
+        return self._scorer.top_facts(qf, k)
+
     def rank_many(
         self,
         qf: FloatArray,
@@ -209,11 +216,18 @@ class HippoRAG2Ranker:
         k: int,
         config: RetrievalConfig,
         query_entities: Sequence[Sequence[int]] | None = None,
+        linked: Sequence[tuple[IntArray, F64]] | None = None,
+        reset_hook: Callable[[int, F64], None] | None = None,
     ) -> list[GraphRanking]:
         """Rank for B queries at once: ``qf``/``qp`` are (B, d). One batched PageRank.
 
         ``query_entities[b]`` lists entity indices the ``b``-th question names; they are
-        seeded with ``config.query_entity_weight / |C(e)|``.
+        seeded with ``config.query_entity_weight / |C(e)|``. ``reset_hook(b, column)`` may change
+        the ``b``-th reset vector (all nodes, passages first) in place before PageRank.
+
+        ``linked[b]`` (fact indices, scores), when given, replaces the facts linked by
+        :meth:`link_facts`: the facts the recognition filter kept. A query whose filter kept
+        no fact and that names no entity falls back to dense retrieval, as HippoRAG 2 does.
         """
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
@@ -226,11 +240,13 @@ class HippoRAG2Ranker:
         if self.fact_vectors.shape[0] == 0 and not any(named):
             return self.rank_dense_many(qp, k)
         dense = self.dense_scores(qp)
-        linked = (
-            self._scorer.top_facts(qf, config.linking_top_k)
-            if self.fact_vectors.shape[0]
-            else [(np.zeros(0, np.int64), np.zeros(0))] * n_queries
-        )
+        fallback = [False] * n_queries
+        if linked is None:
+            linked = self.link_facts(qf, config.linking_top_k)
+        else:
+            if len(linked) != n_queries:
+                raise ValueError(f"linked has {len(linked)} entries for {n_queries} queries")
+            fallback = [len(linked[b][0]) == 0 and not named[b] for b in range(n_queries)]
         reset = np.zeros((self.solver.n, n_queries))
         reset[: self.n_passages] = config.passage_node_weight * minmax(dense, axis=0)
         evidence = []
@@ -243,12 +259,17 @@ class HippoRAG2Ranker:
             reset[self.n_passages + seeds, b] += weights
             np.add.at(reset[:, b], self.n_passages + q_ents, q_weights)
             evidence.append((top_facts, top_scores, *_merge_seeds(seeds, weights, q_ents, q_weights)))
+            if reset_hook is not None:
+                reset_hook(b, reset[:, b])  # e.g. the hypergraph memory's extra seeds
         pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, config.ppr_method)
         mass = pi[: self.n_passages]
         if config.dense_fusion:
             mass = mass * np.exp(config.dense_fusion * (dense - 1.0))  # cos - 1 <= 0: no overflow
         results = []
         for b, (facts, fscores, seeds, weights, sources) in enumerate(evidence):
+            if fallback[b]:
+                results.append(self._dense_result(dense[:, b], k))
+                continue
             pscores = mass[:, b]
             top = top_k_indices(pscores, k)
             results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
