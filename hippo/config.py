@@ -104,6 +104,14 @@ class RetrievalConfig:
     name or embedding; off = capitalised n-gram name matches only (no spaCy at query time)."""
     query_entity_threshold: float = 0.8
     """Cosine a NER mention needs to link to its nearest entity when no name matches exactly."""
+    memory_steps: int = 3
+    """``hgmem``: retrieval steps (each: retrieve, read evidence into the memory, plan)."""
+    memory_bridges: int = 2
+    """``hgmem``: bridge entities investigated per step (offline reasoner)."""
+    memory_bridge_weight: float = 1.5
+    """``hgmem``: reset weight of a bridge entity (divided by its passage count)."""
+    memory_hops: int = 0
+    """``hgmem``: restrict a local step's passages to this many hops around its seeds; 0 = no limit."""
     dense_fusion: float = 1.5
     """Passages score ``PPR mass * exp(dense_fusion * cosine)``; 0 ranks by PPR mass alone (HippoRAG 2)."""
 
@@ -201,6 +209,10 @@ class Config:
         _check(self.retrieval.ppr_max_iter >= 1, "retrieval.ppr_max_iter", self.retrieval.ppr_max_iter, "an integer >= 1")
         _check(self.retrieval.query_entity_weight >= 0, "retrieval.query_entity_weight", self.retrieval.query_entity_weight, "a number >= 0 (0 = off)")
         _check(-1.0 <= self.retrieval.query_entity_threshold <= 1.0, "retrieval.query_entity_threshold", self.retrieval.query_entity_threshold, "a cosine in [-1, 1]")
+        _check(self.retrieval.memory_steps >= 1, "retrieval.memory_steps", self.retrieval.memory_steps, "an integer >= 1")
+        _check(self.retrieval.memory_bridges >= 1, "retrieval.memory_bridges", self.retrieval.memory_bridges, "an integer >= 1")
+        _check(self.retrieval.memory_bridge_weight >= 0, "retrieval.memory_bridge_weight", self.retrieval.memory_bridge_weight, "a number >= 0")
+        _check(self.retrieval.memory_hops >= 0, "retrieval.memory_hops", self.retrieval.memory_hops, "an integer >= 0 (0 = no limit)")
         _check(self.retrieval.dense_fusion >= 0, "retrieval.dense_fusion", self.retrieval.dense_fusion, "a number >= 0 (0 = off)")
         _check(self.retrieval.top_k >= 1, "retrieval.top_k", self.retrieval.top_k, "an integer >= 1")
         _check(self.runtime.threads >= 0, "runtime.threads", self.runtime.threads, "an integer >= 0 (0 = library default)")

@@ -18,6 +18,8 @@ from hippo.embed.st import check_embedder
 from hippo.errors import ConfigError, HippoError
 from hippo.graph.build import Graph
 from hippo.graph.ppr import PPRSolver
+from hippo.hgmem import GraphView, HGMemResult, HypergraphMemory, OfflineReasoner
+from hippo.hgmem import run as run_memory
 from hippo.ids import normalize
 from hippo.llm.base import ChatReply, ChatRequest, ParseError
 from hippo.llm.parse import parse_facts
@@ -29,9 +31,10 @@ from hippo.retrieval.recognition import kept_facts, map_to_candidates
 from hippo.store import IndexFiles, read_index_files
 from hippo.types import Answer, Fact, Hit, LinkedFact, QueryResult, Seed
 
-RETRIEVERS = ("hippo", "hipporag2", "dense")
+RETRIEVERS = ("hippo", "hipporag2", "dense", "hgmem")
 """``hippo``: HippoRAG 2 plus query-entity seeds and dense fusion (the default);
-``hipporag2``: the reference algorithm (both additions off); ``dense``: cosine only."""
+``hipporag2``: the reference algorithm (both additions off); ``dense``: cosine only;
+``hgmem``: multi-step ``hippo`` with a hypergraph working memory (offline reasoner)."""
 DEFAULT_RETRIEVER = "hippo"
 FILTER_STAGE = "filter"
 QA_STAGE = "qa"
@@ -95,6 +98,7 @@ class Engine:
         self._recognizer: Any = None
         self._entity_vectors: Any = None
         self._llm = llm
+        self._hgmem_view: GraphView | None = None
 
     @property
     def llm(self) -> LLMClient:
@@ -159,7 +163,7 @@ class Engine:
         """
         _check_retriever(retriever)
         cfg, rcfg = self.config.embed, self.config.retrieval
-        named = retriever == "hippo" and rcfg.query_entity_weight > 0 and len(self.entity_ids) > 0
+        named = retriever in ("hippo", "hgmem") and rcfg.query_entity_weight > 0 and len(self.entity_ids) > 0
         mentions: list[list[str]] = [[] for _ in queries]
         if named and rcfg.query_ner:
             if self._recognizer is None:
@@ -279,12 +283,20 @@ class Engine:
         return QueryResult(query, retriever, r.mode, hits, facts, seeds, timings)
 
     def retrieve_many(
-        self, queries: Sequence[str], k: int | None = None, retriever: str = DEFAULT_RETRIEVER
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        retriever: str = DEFAULT_RETRIEVER,
+        memories: Sequence[HypergraphMemory] | None = None,
+        steps: int | None = None,
     ) -> list[QueryResult]:
         """Retrieve for many queries at once: one embedding batch, one batched PageRank.
 
-        ``timings_ms`` of each result holds the batch's per-query average.
+        ``timings_ms`` of each result holds the batch's per-query average. ``memories`` (one
+        per query) and ``steps`` apply to ``retriever="hgmem"``: see :meth:`run_memory`.
         """
+        if memories is not None and len(memories) != len(queries):
+            raise HippoError(f"{len(memories)} memories for {len(queries)} queries")
         _check_retriever(retriever)
         if isinstance(queries, str):
             raise TypeError("retrieve_many takes a list of queries; use retrieve() for one")
@@ -305,6 +317,13 @@ class Engine:
             t1b = time.perf_counter()
             timings["filter"] = 1000 * (t1b - t1) / n
             t1 = t1b
+        if retriever == "hgmem":
+            runs = self.run_memory(batch, k, memories, steps)
+            timings["rank"] = 1000 * (time.perf_counter() - t1) / n
+            return [
+                dataclasses.replace(self._result(q, retriever, r, dict(timings)), memory=self._memory_report(m))
+                for q, (r, m) in zip(queries, runs)
+            ]
         rankings = self.rank_prepared(batch, k, retriever, linked)
         timings["rank"] = 1000 * (time.perf_counter() - t1) / n
         results = [self._result(q, retriever, r, dict(timings)) for q, r in zip(queries, rankings)]
@@ -320,9 +339,85 @@ class Engine:
             ]
         return results
 
-    def retrieve(self, query: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER) -> QueryResult:
-        """Top-``k`` passages for ``query``, with the facts and seed entities used."""
-        return self.retrieve_many([query], k, retriever)[0]
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        retriever: str = DEFAULT_RETRIEVER,
+        memory: HypergraphMemory | None = None,
+        steps: int | None = None,
+    ) -> QueryResult:
+        """Top-``k`` passages for ``query``, with the facts and seed entities used.
+
+        Given a ``memory`` (from :meth:`memory`) or ``steps``, retrieval is multi-step with
+        that hypergraph memory (``retriever="hgmem"``); ``result.memory`` explains each step.
+        """
+        if memory is not None or steps is not None:
+            retriever = "hgmem"
+        return self.retrieve_many([query], k, retriever, [memory] if memory is not None else None, steps)[0]
+
+    def memory(self) -> HypergraphMemory:
+        """An empty hypergraph working memory over this index's entities."""
+        return HypergraphMemory(len(self.entity_ids))
+
+    def run_memory(
+        self,
+        batch: QueryBatch,
+        k: int,
+        memories: Sequence[HypergraphMemory | None] | None = None,
+        steps: int | None = None,
+    ) -> list[tuple[GraphRanking, HGMemResult]]:
+        """Multi-step retrieval with a hypergraph memory and the offline reasoner, per query
+        (:mod:`hippo.hgmem`). ``steps`` defaults to ``retrieval.memory_steps``."""
+        cfg = self.config.retrieval
+        steps = cfg.memory_steps if steps is None else steps
+        if steps < 1:
+            raise HippoError(f"steps must be >= 1, got {steps}")
+        view = self._memory_view()
+        out = []
+        for b in range(len(batch)):
+            ents = batch.entities[b]
+            reasoner = OfflineReasoner(view, ents, bridges_per_step=cfg.memory_bridges)
+            res = run_memory(
+                view, batch.queries[b], batch.fact_vectors[b], batch.passage_vectors[b], ents, reasoner,
+                steps=steps, memory=memories[b] if memories is not None else None, k=k,
+                bridge_weight=cfg.memory_bridge_weight, hops=cfg.memory_hops or None,
+            )
+            empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+            out.append((GraphRanking(res.passages, res.scores, empty_i, empty_f, empty_i, empty_f, "hgmem"), res))
+        return out
+
+    def _memory_view(self) -> GraphView:
+        if self._hgmem_view is None:
+            self._hgmem_view = GraphView(
+                self.ranker, self.config.retrieval,
+                np.asarray(self.files.array("passage_fact_indptr.npy")),
+                np.asarray(self.files.array("passage_fact_indices.npy")),
+                self.entity_names, lambda f: self.facts[f].as_text(), self.graph.adjacency(),
+            )
+        return dataclasses.replace(self._hgmem_view, config=self.config.retrieval)
+
+    def _memory_report(self, res: HGMemResult) -> dict[str, Any]:
+        """The memory and the steps of an ``hgmem`` run, with names and ids instead of indices."""
+
+        def name(v: int) -> str:
+            if v >= 0:
+                return self.entity_names[v]
+            return next((n for n, i in res.memory.provisional.items() if i == v), str(v))
+
+        return {
+            "points": [
+                {"vertices": sorted(name(v) for v in p.vertices), "description": p.description,
+                 "passages": sorted(self.passage_ids[i] for i in p.passages), "step": p.step}
+                for p in res.memory.points
+            ],
+            "steps": [
+                {"step": t.step, "mode": t.mode, "subquery": t.subquery, "seeds": [name(v) for v in t.seeds],
+                 "passages": [self.passage_ids[i] for i in t.passages[:5]], "operations": list(t.operations),
+                 "stop": t.plan.stop, "next": [name(v) for v in t.plan.seeds], "reason": t.plan.reason}
+                for t in res.trace
+            ],
+        }
 
     def rank_prepared(
         self,
@@ -338,6 +433,8 @@ class Engine:
         _check_retriever(retriever)
         if retriever == "dense":
             return self.ranker.rank_dense_many(batch.passage_vectors, k)
+        if retriever == "hgmem":
+            return [ranking for ranking, _ in self.run_memory(batch, k)]
         cfg = self.config.retrieval
         if retriever == "hipporag2":
             cfg = dataclasses.replace(cfg, query_entity_weight=0.0, dense_fusion=0.0)

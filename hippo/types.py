@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 Triple = tuple[str, str, str]
 
@@ -112,6 +113,8 @@ class QueryResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     rejected_facts: tuple[LinkedFact, ...] = ()
     filter: str = ""
+    memory: dict[str, Any] | None = None
+    """``hgmem`` only: the memory points and, per step, its mode, seeds, passages and operations."""
 
     @property
     def passage_ids(self) -> list[str]:

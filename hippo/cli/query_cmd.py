@@ -18,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument(
         "--retriever", choices=RETRIEVERS, default=DEFAULT_RETRIEVER,
-        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm) or dense",
+        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm), "
+        "dense, or hgmem (multi-step with a hypergraph memory)",
     )
+    p.add_argument("--memory", choices=["none", "hgmem"], default="none", help="hgmem: multi-step retrieval with a hypergraph working memory (same as --retriever hgmem)")
+    p.add_argument("--steps", type=int, help="hgmem: retrieval steps (default: retrieval.memory_steps, 3)")
+    p.add_argument("--explain", action="store_true", help="hgmem: print how the memory evolved, step by step")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--to-neo4j", action="store_true", help="store the seeds and top passages in Neo4j (NEO4J_URI or the local server)")
     p.add_argument(
@@ -43,7 +47,8 @@ def filter_overrides(args: argparse.Namespace) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
-    result = engine.retrieve(args.question, k=args.k, retriever=args.retriever)
+    retriever = "hgmem" if args.memory == "hgmem" or args.steps is not None else args.retriever
+    result = engine.retrieve(args.question, k=args.k, retriever=retriever, steps=args.steps if retriever == "hgmem" else None)
     if args.to_neo4j:
         from hippo.export.neo4j_bolt import resolve_target, write_query_activation
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(dataclasses.asdict(result))
         return 0
-    how = "graph (Personalized PageRank)" if result.mode == "ppr" else "dense similarity"
+    how = {"ppr": "graph (Personalized PageRank)", "hgmem": "multi-step graph retrieval with a hypergraph memory"}.get(result.mode, "dense similarity")
     if result.mode == "ppr" and args.retriever == "hippo" and engine.config.retrieval.dense_fusion:
         how += " fused with dense similarity"
     print(f"{len(result.hits)} passages by {how}:")
@@ -74,4 +79,21 @@ def run(args: argparse.Namespace) -> int:
     if result.seeds:
         mark = {"fact": "", "query": ", named", "fact+query": ", fact+named"}
         print("seed entities: " + ", ".join(f"{s.name} ({s.weight:.3f}{mark.get(s.source, '')})" for s in result.seeds))
+    if result.memory is not None and args.explain:
+        print_memory(result.memory)
     return 0
+
+
+def print_memory(memory: dict) -> None:  # type: ignore[type-arg]
+    """The ``--explain`` trace of an ``hgmem`` run."""
+    for st in memory["steps"]:
+        seeds = f" from {', '.join(st['seeds'])}" if st["seeds"] else ""
+        print(f"step {st['step']} ({st['mode']}{seeds}): top passages {', '.join(st['passages'][:3])}")
+        for op in st["operations"]:
+            print(f"     memory: {op}")
+        nxt = f"next: {', '.join(st['next'])}" if st["next"] else "stop"
+        print(f"     {nxt} ({st['reason']})")
+    print("memory points:")
+    for i, pt in enumerate(memory["points"]):
+        desc = pt["description"][:200] + ("…" if len(pt["description"]) > 200 else "")
+        print(f"  #{i} {{{', '.join(pt['vertices'])}}}  {desc}")
