@@ -48,6 +48,8 @@ def build(name: str, extra: list[str], rebuild: bool) -> dict:
     if out.exists() and report_file.exists() and not rebuild:
         return json.loads(report_file.read_text())
     cmd = [sys.executable, "-m", "hippo.cli.main", "index", str(DATA / "corpus.json"), "--out", str(out), "--json", *extra]
+    if out.exists():
+        cmd.append("--rebuild")  # `hippo index` into an existing index would add, not rebuild
     stdout, wall, rss = measure_child(cmd)
     report = json.loads(stdout)
     report["wall_s"] = round(wall, 1)
