@@ -311,7 +311,7 @@ class Engine:
         n = len(queries)
         timings = {"embed": 1000 * (t1 - t0) / n}
         linked = None
-        if self.config.llm.filter and retriever != "dense":
+        if self.config.llm.filter and retriever not in ("dense", "hgmem"):  # hgmem links facts per step itself
             candidates = self.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k)
             linked, dropped, status = self.recognize(batch.queries, candidates)
             t1b = time.perf_counter()
