@@ -1,9 +1,17 @@
-"""Hypergraph working memory (HGMem) for multi-step retrieval: pure structure and loop."""
+"""Hypergraph working memory (HGMem) for multi-step retrieval: pure structure, loop and reasoners."""
 
-from hippo.hgmem.loop import Evidence, GraphView, HGMemResult, OfflineReasoner, Plan, Reasoner, StepTrace, hints, run
+from hippo.hgmem.llm_reasoner import LLMReasoner, parse_evolve, parse_merge, parse_plan
+from hippo.hgmem.loop import (
+    Encode, Evidence, GraphView, HGMemResult, OfflineReasoner, Plan, Reasoner, StepTrace, hints, run,
+)
 from hippo.hgmem.memory import HGMemError, HypergraphMemory, MemoryPoint
+from hippo.llm.base import ParseError
+
+REASONERS = ("offline", "llm")
+"""``offline``: deterministic rules, no LLM (the default); ``llm``: :class:`LLMReasoner`."""
 
 __all__ = [
-    "Evidence", "GraphView", "HGMemError", "HGMemResult", "HypergraphMemory", "MemoryPoint",
-    "OfflineReasoner", "Plan", "Reasoner", "StepTrace", "hints", "run",
+    "REASONERS", "Encode", "Evidence", "GraphView", "HGMemError", "HGMemResult", "HypergraphMemory", "LLMReasoner",
+    "MemoryPoint", "OfflineReasoner", "ParseError", "Plan", "Reasoner", "StepTrace", "hints", "parse_evolve",
+    "parse_merge", "parse_plan", "run",
 ]

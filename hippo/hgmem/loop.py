@@ -4,10 +4,12 @@ Each step retrieves, reads the evidence into the memory, and plans the next step
 
 1. **retrieve**: step 1 is *global exploration* (the ``hippo`` ranking of the question; memory
    vertices, if any, are down-weighted so new regions are favoured). Later steps are *local
-   investigation*: the question's ranking with the vertices the plan chose added as seeds, and,
-   with ``hops``, the passages restricted to the k-hop neighbourhood of those vertices;
+   investigation*: the ranking with the vertices the plan chose added as seeds, and, with
+   ``hops``, the passages restricted to the k-hop neighbourhood of those vertices (a later step
+   whose plan chose no vertex explores globally again). A step ranks the plan's *subqueries*
+   (their own embeddings, one batched PageRank, scores averaged) or, without any, the question;
 2. **evidence**: the facts of the step's top passages that touch the memory (or, on the first
-   step, the question's seeds), best first by cosine to the question;
+   step, the question's seeds), best first by cosine to the question or the step's subqueries;
 3. **evolve**: the reasoner turns evidence into memory operations (insert, update, merge);
 4. **plan**: the reasoner says whether to stop and which vertices to investigate next, given
    *hints* (neighbouring entities of the memory not yet in it).
@@ -43,6 +45,8 @@ class Evidence:
     fact_scores: tuple[float, ...]
     seeds: tuple[int, ...] = ()
     """Entities that seeded this step's PageRank (already explored)."""
+    queries: tuple[str, ...] = ()
+    """What this step ranked: the question, or the plan's subqueries."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,11 @@ class Plan:
     stop: bool
     seeds: tuple[int, ...] = ()
     """Vertices (entity indices) to investigate in the next step."""
-    subquery: str = ""
+    subqueries: tuple[str, ...] = ()
+    """What the next step ranks instead of the question (empty: the question)."""
     reason: str = ""
+    concerns: tuple[str, ...] = ()
+    """What the memory still lacks (an LLM reasoner's judgement; empty when it suffices)."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,16 @@ class StepTrace:
 
     step: int
     mode: str
-    subquery: str
+    queries: tuple[str, ...]
     seeds: tuple[int, ...]
     passages: tuple[int, ...]
     operations: tuple[str, ...]
     plan: Plan
+
+    @property
+    def subquery(self) -> str:
+        """The step's first query (for callers written before a step could rank several)."""
+        return self.queries[0] if self.queries else ""
 
 
 @dataclass
@@ -175,12 +187,17 @@ class OfflineReasoner:
     def _ents(self, f: int) -> tuple[int, int]:
         return int(self._subjects[f]), int(self._objects[f])
 
-    def evolve(self, question: str, memory: HypergraphMemory, evidence: Evidence, step: int) -> list[str]:
-        ops: list[str] = []
+    def observe(self, evidence: Evidence) -> None:
+        """Record what a step explored and its fact scores (``evolve`` does; another reasoner
+        that falls back on this one calls it for the steps it evolved itself)."""
         self.visited |= set(evidence.seeds)
-        facts = list(evidence.facts[: self.facts_per_step])
         for f, s in zip(evidence.facts, evidence.fact_scores):
             self._fact_score[f] = max(self._fact_score.get(f, -1.0), s)
+
+    def evolve(self, question: str, memory: HypergraphMemory, evidence: Evidence, step: int) -> list[str]:
+        ops: list[str] = []
+        self.observe(evidence)
+        facts = list(evidence.facts[: self.facts_per_step])
         # group facts that share an entity (union-find over the evidence)
         parent = {f: f for f in facts}
 
@@ -248,7 +265,11 @@ class OfflineReasoner:
         if not chosen:
             return Plan(True, reason="no new bridge entity in this step's evidence")
         self.visited |= set(chosen)
-        return Plan(False, tuple(chosen), question, reason=f"{len(score)} new bridge entities; investigate the best {len(chosen)}")
+        return Plan(False, tuple(chosen), reason=f"{len(score)} new bridge entities; investigate the best {len(chosen)}")
+
+
+Encode = Callable[[Sequence[str]], tuple[FloatArray, FloatArray]]
+"""Queries -> (fact vectors, passage vectors), each (B, d): how the loop embeds subqueries."""
 
 
 def run(
@@ -265,21 +286,28 @@ def run(
     bridge_weight: float = 1.5,
     memory_downweight: float = 0.1,
     hops: int | None = None,
+    encode: Encode | None = None,
 ) -> HGMemResult:
-    """Run up to ``steps`` steps for one question (``qf``/``qp``: its (d,) vectors)."""
+    """Run up to ``steps`` steps for one question (``qf``/``qp``: its (d,) vectors).
+
+    ``encode`` embeds the subqueries a plan asks for; a plan with subqueries and no ``encode``
+    is an error (the offline reasoner asks for none)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     mem = memory if memory is not None else HypergraphMemory(len(view.entity_names))
     ranker, cfg, n_p = view.ranker, view.config, view.n_passages
     counts = ranker.entity_passage_count
-    fact_scores = ranker._scorer.facts(np.asarray(qf, dtype=np.float32))[:, 0]
+    qf = np.asarray(qf, dtype=np.float32)
+    qp = np.asarray(qp, dtype=np.float32)
+    question_scores = ranker._scorer.facts(qf[None, :])[:, 0]
     depth = max(k, 50)
     fused: dict[int, float] = {}
     trace: list[StepTrace] = []
     seeds: tuple[int, ...] = ()
-    plan_query = question
+    queries: tuple[str, ...] = (question,)
+    qfs, qps, fact_scores = qf[None, :], qp[None, :], question_scores
     for step in range(1, steps + 1):
-        mode = "global" if step == 1 else "local"
+        mode = "local" if seeds else "global"
         before = sorted(v for v in mem.vertices() if v >= 0)
 
         def hook(_: int, reset: F64) -> None:
@@ -288,31 +316,50 @@ def run(
             for e in seeds:
                 reset[n_p + e] += bridge_weight / max(int(counts[e]), 1)
 
-        ranking = ranker.rank_many(qf[None, :], qp[None, :], depth, cfg, [list(question_entities)], reset_hook=hook)[0]
-        passages, scores = ranking.passages, ranking.scores
-        if mode == "local" and hops is not None and seeds:
-            keep = np.isin(passages, view.k_hop(seeds, hops))
-            passages, scores = passages[keep], scores[keep]
-        if len(scores) and scores[0] > 0:
-            for p, s in zip(passages.tolist(), (scores / scores[0]).tolist()):
-                fused[p] = fused.get(p, 0.0) + s
-        frontier = set(mem.vertices()) | set(question_entities) | set(ranking.seed_entities.tolist()) | set(seeds)
+        rankings = ranker.rank_many(qfs, qps, depth, cfg, [list(question_entities)] * len(queries), reset_hook=hook)
+        per_query: list[tuple[IntArray, F64]] = []
+        for r in rankings:
+            passages, scores = r.passages, r.scores
+            if mode == "local" and hops is not None:
+                keep = np.isin(passages, view.k_hop(seeds, hops))
+                passages, scores = passages[keep], scores[keep]
+            per_query.append((passages, scores))
+        step_scores: dict[int, float] = {}
+        for passages, scores in per_query:  # each query's scores over its best, averaged
+            if len(scores) and scores[0] > 0:
+                for p, s in zip(passages.tolist(), (scores / scores[0]).tolist()):
+                    step_scores[p] = step_scores.get(p, 0.0) + s / len(per_query)
+        ranked = sorted(step_scores, key=lambda p: (-step_scores[p], p))
+        if ranked:
+            best = step_scores[ranked[0]]
+            for p in ranked:
+                fused[p] = fused.get(p, 0.0) + step_scores[p] / best
+        read_from = list(dict.fromkeys(p for passages, _ in per_query for p in passages[:evidence_passages].tolist()))
+        seeded = set().union(*(set(r.seed_entities.tolist()) for r in rankings)) | set(seeds)
+        frontier = set(mem.vertices()) | set(question_entities) | seeded
         read = []
-        for p in passages[:evidence_passages].tolist():
+        for p in read_from:
             for f in view.facts_of(p).tolist():
                 s_, o_ = int(ranker.fact_subject[f]), int(ranker.fact_object[f])
                 if s_ in frontier or o_ in frontier:
                     read.append((float(fact_scores[f]), f))
         read = sorted(set(read), key=lambda t: (-t[0], t[1]))
         evidence = Evidence(
-            tuple(passages[:evidence_passages].tolist()), tuple(f for _, f in read), tuple(s for s, _ in read),
-            tuple(sorted(set(ranking.seed_entities.tolist()) | set(seeds))),
+            tuple(read_from), tuple(f for _, f in read), tuple(s for s, _ in read), tuple(sorted(seeded)), queries,
         )
         ops = reasoner.evolve(question, mem, evidence, step)
-        plan = reasoner.plan(question, mem, hints(view, mem, fact_scores), step) if step < steps else Plan(True, reason="step budget spent")
-        trace.append(StepTrace(step, mode, question if step == 1 else plan_query, seeds, tuple(passages[:k].tolist()), tuple(ops), plan))
+        plan = reasoner.plan(question, mem, hints(view, mem, question_scores), step) if step < steps else Plan(True, reason="step budget spent")
+        trace.append(StepTrace(step, mode, queries, seeds, tuple(ranked[:k]), tuple(ops), plan))
         if plan.stop:
             break
-        seeds, plan_query = plan.seeds, plan.subquery or question
+        seeds = plan.seeds
+        if plan.subqueries:
+            if encode is None:
+                raise ValueError("the plan asks for subqueries: pass encode= to embed them")
+            queries = tuple(plan.subqueries)
+            qfs, qps = (np.atleast_2d(np.asarray(a, dtype=np.float32)) for a in encode(queries))
+            fact_scores = np.maximum(question_scores, ranker._scorer.facts(qfs).max(axis=1))
+        else:
+            queries, qfs, qps, fact_scores = (question,), qf[None, :], qp[None, :], question_scores
     order = sorted(fused, key=lambda p: (-fused[p], p))[:k]
     return HGMemResult(np.asarray(order, dtype=np.int64), np.asarray([fused[p] for p in order]), mem, trace)
