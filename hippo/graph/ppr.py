@@ -35,38 +35,61 @@ METHODS = ("cg", "power")
 
 
 class PPRSolver:
-    """Precomputes what every PageRank call on one graph shares (normalised CSR, degrees)."""
+    """Precomputes what every PageRank call on one graph shares (normalised CSR, degrees).
 
-    def __init__(self, adjacency: sp.csr_matrix, backend: str = "auto") -> None:
+    Cheap to make: the symmetric matrix the ``cg`` solver needs (and its torch copy) is built
+    on the first ``cg`` call, so an index queried only by forward push (:attr:`push`) never
+    pays for it. ``degree`` (weighted, (n,)) may be given to skip summing the rows.
+    """
+
+    def __init__(self, adjacency: sp.csr_matrix, backend: str = "auto", degree: npt.ArrayLike | None = None) -> None:
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency must be square")
-        self.adj = sp.csr_matrix(adjacency, dtype=np.float64)
+        self.adj = adjacency if adjacency.dtype == np.float64 else sp.csr_matrix(adjacency, dtype=np.float64)
         self.n = self.adj.shape[0]
-        deg = np.asarray(self.adj.sum(axis=1)).ravel()
+        deg = np.asarray(self.adj.sum(axis=1)).ravel() if degree is None else np.asarray(degree, dtype=np.float64)
+        self.degree = deg
         self.dangling = deg <= 0
         safe = np.where(self.dangling, 1.0, deg)
         self.inv_deg = np.where(self.dangling, 0.0, 1.0 / safe)
         self.sqrt_deg = np.sqrt(safe)
-        inv_sqrt = 1.0 / self.sqrt_deg
-        # S = D^-1/2 A D^-1/2 (rows/columns of isolated nodes are empty).
-        self.sym = sp.csr_matrix(sp.diags(inv_sqrt) @ self.adj @ sp.diags(inv_sqrt))
-        self.sym.sort_indices()
         self.backend = _pick_backend(backend)
+        self._sym: sp.csr_matrix | None = None
         self._torch_sym: Any = None
         self._torch_sym32: Any = None
-        if self.backend == "torch":
-            import torch
+        self._push: Any = None
 
-            self._torch = torch
-            with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                warnings.simplefilter("ignore", UserWarning)
-                self._torch_sym = torch.sparse_csr_tensor(
-                    torch.from_numpy(self.sym.indptr.astype(np.int32)),
-                    torch.from_numpy(self.sym.indices.astype(np.int32)),
-                    torch.from_numpy(self.sym.data),
-                    size=self.sym.shape,
-                    check_invariants=False,
-                )
+    @property
+    def push(self) -> Any:
+        """A :class:`hippo.graph.push.PushSolver` over the same arrays (made on first use)."""
+        if self._push is None:
+            from hippo.graph.push import PushSolver
+
+            self._push = PushSolver(self.adj, self.degree)
+        return self._push
+
+    @property
+    def sym(self) -> sp.csr_matrix:
+        """``S = D^-1/2 A D^-1/2`` (rows/columns of isolated nodes are empty), made on first use."""
+        if self._sym is None:
+            inv_sqrt = 1.0 / self.sqrt_deg
+            sym = sp.csr_matrix(sp.diags(inv_sqrt) @ self.adj @ sp.diags(inv_sqrt))
+            sym.sort_indices()
+            self._sym = sym
+            if self.backend == "torch":
+                import torch
+
+                self._torch = torch
+                with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._torch_sym = torch.sparse_csr_tensor(
+                        torch.from_numpy(sym.indptr.astype(np.int32)),
+                        torch.from_numpy(sym.indices.astype(np.int32)),
+                        torch.from_numpy(sym.data),
+                        size=sym.shape,
+                        check_invariants=False,
+                    )
+        return self._sym
 
     def run(
         self,
@@ -118,6 +141,7 @@ class PPRSolver:
         return pi
 
     def _cg(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:
+        self.sym  # noqa: B018 - builds the matrices on first use
         if self._torch_sym is not None:
             return self._cg_torch(v, damping, tol, max_iter)
         sqrt_deg = self.sqrt_deg[:, None]
