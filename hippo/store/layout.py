@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hippo.errors import HippoError, IndexFormatError
+from hippo.store.strings import StringTable
 from hippo.store.locks import LOCK_FILE, Pin, holds_writer_lock, pin_generation, try_claim_for_deletion, writer_lock
 
 FORMAT_NAME = "hippo-index"
@@ -158,9 +159,7 @@ def write_generation(
         items = sorted(files.items())
         total = len(items) + len(volatile or {}) + 1
         for done, (fname, value) in enumerate(items, 1):
-            data = _encode(fname, value)
-            digests[fname] = hashlib.sha256(data).hexdigest()
-            _write_file(tmp / fname, data)
+            digests[fname] = _write_value(tmp / fname, fname, value)
             if progress:
                 progress("write", done, total)
         for fname, value in sorted((volatile or {}).items()):
@@ -180,6 +179,42 @@ def write_generation(
             progress("commit", 1, 1)
         collect_garbage(root, keep)
     return root / name
+
+
+def _write_value(path: Path, name: str, value: Any) -> str:
+    """Write one file of a generation and return its sha256. A large array is saved straight
+    to the file and a :class:`~pathlib.Path` (a file staged on the same file system, e.g. a
+    search index) is moved in, then hashed in chunks: neither is held twice in memory."""
+    if isinstance(value, Path):
+        os.replace(value, path)
+        _fsync_file(path)
+        return file_digest(path)
+    if isinstance(value, np.ndarray) and value.nbytes > 1 << 26:
+        with open(path, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(value), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return file_digest(path)
+    data = _encode(name, value)
+    _write_file(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_digest(path: Path, chunk: int = 1 << 24) -> str:
+    """sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -250,6 +285,17 @@ class IndexFiles:
         arr: npt.NDArray[Any] = np.load(self.generation / name, mmap_mode="r" if mmap else None, allow_pickle=False)
         return arr
 
+    def has(self, name: str) -> bool:
+        """Whether the generation holds the file ``name``."""
+        return (self.generation / name).exists()
+
+    def strings(self, stem: str) -> StringTable:
+        """The packed string table ``stem.bin`` + ``stem.off.npy``, memory-mapped."""
+        offsets = self.array(f"{stem}.off.npy")
+        path = self.generation / f"{stem}.bin"
+        data: Any = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
+        return StringTable(data, offsets)
+
     def json(self, name: str) -> Any:
         """A JSON file."""
         return json.loads((self.generation / name).read_text(encoding="utf-8"))
@@ -291,7 +337,7 @@ class IndexFiles:
         bad = []
         for fname, digest in self.manifest.get("files", {}).items():
             path = self.generation / fname
-            if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            if not path.exists() or file_digest(path) != digest:
                 bad.append(fname)
         return bad
 
