@@ -1,0 +1,219 @@
+"""Nearest-neighbour search over one set of L2-normalised vectors (passages, facts, entities).
+
+Two implementations with one interface:
+
+* :class:`ExactSearch`: every cosine, as one matrix product (torch, or numpy when torch is
+  absent). What small and mid-sized indexes use; results equal a full sort.
+* :class:`IVFSearch`: a faiss inverted-file index with product-quantised codes proposes
+  ``candidates`` rows per query (``nprobe`` lists scanned), whose cosines are then recomputed
+  exactly from the stored vectors (a memory map, float16 or float32), so every returned score
+  is exact and only the candidate set is approximate. Its recall against exact search is
+  measured by ``benchmarks/scale.py``.
+
+Both give ``search(q, k)`` (best first, ties by row index), ``cosines(q, rows)`` (exact) and
+``floor(q)``: the smallest cosine of each query over the rows, which HippoRAG 2's min-max
+normalisation needs. Exact search computes it; the IVF index estimates it on a fixed
+sample of rows (stored with the index), a documented approximation that only rescales the
+normalised scores.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from hippo.errors import HippoError
+
+F64 = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FLOOR_SAMPLE = 8192
+"""Rows an :class:`IVFSearch` samples to estimate each query's lowest cosine."""
+
+
+class VectorSearch(Protocol):
+    n: int
+
+    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
+        """(B, k') row indices and exact cosines, best first; k' = min(k, n)."""
+        ...
+
+    def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
+        """Exact cosines of one query (d,) to ``rows``."""
+        ...
+
+    def floor(self, q: npt.NDArray[np.float32]) -> F64:
+        """(B,) lowest cosine of each query over all rows (exact or estimated)."""
+        ...
+
+
+def _stable_top(idx: IntArray, scores: F64, k: int) -> tuple[IntArray, F64]:
+    order = np.lexsort((idx, -scores))[:k]
+    return idx[order], scores[order]
+
+
+def exact_cosines(vectors: Any, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
+    """Cosines of ``q`` (d,) to ``vectors[rows]`` in float64 (rows gathered from a memory map)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros(0)
+    order = np.argsort(rows, kind="stable")  # ascending reads are kinder to a memory map
+    out = np.empty(len(rows))
+    out[order] = np.asarray(vectors[rows[order]], dtype=np.float64) @ np.asarray(q, dtype=np.float64)
+    return out
+
+
+class ExactSearch:
+    """Every cosine by one matrix product; float32 copies in RAM when torch is available."""
+
+    def __init__(self, vectors: Any) -> None:
+        self.vectors = vectors
+        self.n = int(vectors.shape[0])
+        try:
+            import torch
+        except ImportError:
+            self._t: Any = None
+            return
+        self._torch = torch
+        self._t = torch.from_numpy(np.array(vectors, dtype=np.float32))  # torch cannot wrap read-only maps
+
+    def scores(self, q: npt.NDArray[np.float32]) -> F64:
+        """(n, B) cosines for queries (B, d)."""
+        q = np.atleast_2d(np.asarray(q, dtype=np.float32))
+        if self._t is None:
+            return np.asarray(np.asarray(self.vectors, dtype=np.float32) @ q.T, dtype=np.float64)
+        with self._torch.inference_mode():
+            return (self._t @ self._torch.from_numpy(np.ascontiguousarray(q.T))).double().numpy()
+
+    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
+        s = self.scores(q)
+        k = min(k, self.n)
+        idx = np.zeros((s.shape[1], k), dtype=np.int64)
+        val = np.zeros((s.shape[1], k))
+        for b in range(s.shape[1]):
+            col = s[:, b]
+            part = np.argpartition(-col, k - 1)[:k] if k < self.n else np.arange(self.n)
+            kth = col[part].min()
+            part = np.flatnonzero(col >= kth)  # ties with the k-th row break by index
+            idx[b], val[b] = _stable_top(part, col[part], k)
+        return idx, val
+
+    def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
+        return exact_cosines(self.vectors, q, rows)
+
+    def floor(self, q: npt.NDArray[np.float32]) -> F64:
+        return np.asarray(self.scores(q).min(axis=0))
+
+
+class IVFSearch:
+    """faiss IVF-PQ candidates re-scored exactly from ``vectors`` (see the module docstring)."""
+
+    def __init__(self, index_path: str | Path, vectors: Any, sample: IntArray, nprobe: int = 32, candidates: int = 100) -> None:
+        faiss = load_faiss()
+        self.index = faiss.read_index(str(index_path))
+        self.vectors = vectors
+        self.n = int(vectors.shape[0])
+        if self.index.ntotal != self.n:
+            raise HippoError(f"{index_path} holds {self.index.ntotal} vectors, the index has {self.n}; rebuild the index")
+        load_faiss().extract_index_ivf(self.index).nprobe = int(nprobe)
+        self.candidates = int(candidates)
+        self._sample = np.asarray(vectors[np.sort(np.asarray(sample, dtype=np.int64))], dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
+        q = np.ascontiguousarray(np.atleast_2d(q), dtype=np.float32)
+        want = max(k, self.candidates)
+        with self._lock:  # faiss parallelises one batch itself
+            _, cand = self.index.search(q, min(want, self.n))
+        k = min(k, self.n)
+        idx = np.zeros((q.shape[0], k), dtype=np.int64)
+        val = np.full((q.shape[0], k), -np.inf)
+        for b in range(q.shape[0]):
+            rows = np.unique(cand[b][cand[b] >= 0])
+            top, cos = _stable_top(rows, exact_cosines(self.vectors, q[b], rows), k)
+            idx[b, : len(top)], val[b, : len(top)] = top, cos
+        return idx, val
+
+    def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
+        return exact_cosines(self.vectors, q, rows)
+
+    def floor(self, q: npt.NDArray[np.float32]) -> F64:
+        q = np.atleast_2d(np.asarray(q, dtype=np.float32))
+        return np.asarray((self._sample @ q.T).min(axis=0), dtype=np.float64)
+
+
+def load_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise HippoError("this index uses approximate vector search, which needs faiss: pip install 'hippo[scale]'") from exc
+    return faiss
+
+
+def ivf_lists(n: int) -> int:
+    """Inverted lists for ``n`` rows: about 4 sqrt(n), a power of two, between 16 and 4096."""
+    return int(min(4096, max(16, 2 ** round(np.log2(4 * np.sqrt(max(n, 1)))))))
+
+
+HNSW_QUANTIZER_ROWS = 200_000
+"""From this many rows the lists' centroids are found through an HNSW graph, not by scanning
+every centroid: assigning 10^7 rows to 4,096 lists then costs minutes less."""
+
+
+def ivf_index(d: int, n: int, codes: str) -> Any:
+    """An untrained faiss inverted-file index (inner product) for ``n`` rows of dimension ``d``
+    storing ``codes`` (``PQ48``, ``Flat``, ``SQfp16``...)."""
+    faiss = load_faiss()
+    nlist = ivf_lists(n)
+    coarse = f"IVF{nlist}_HNSW32" if n >= HNSW_QUANTIZER_ROWS else f"IVF{nlist}"
+    index = faiss.index_factory(d, f"{coarse},{codes}", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.min_points_per_centroid = 1  # small sets: fewer points per list is fine
+    return index
+
+
+def train_rows(n: int, nlist: int, seed: int, per_list: int = 40, most: int = 200_000) -> IntArray:
+    """Seeded sample of rows to train ``nlist`` lists on (sorted)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(n, max(per_list * nlist, 1024), most), replace=False)).astype(np.int64)
+
+
+def pq_subvectors(d: int) -> int:
+    """Sub-quantisers for dimension ``d``: one per 8 dimensions (48 bytes a vector at 384), at
+    least 1, dividing ``d``."""
+    m = max(1, d // 8)
+    while d % m:
+        m -= 1
+    return m
+
+
+def build_ivf(vectors: Any, path: str | Path, pq_m: int | None = None, seed: int = 0, chunk: int = 262144) -> dict[str, Any]:
+    """Train and fill an IVF-PQ index (inner product) over ``vectors`` (n, d), written to ``path``.
+
+    Trained on a seeded sample of rows; rows are added in chunks so a float16 memory map is
+    never converted whole. Returns what was built (lists, code size, training rows)."""
+    faiss = load_faiss()
+    n, d = vectors.shape
+    pq_m = pq_subvectors(d) if pq_m is None else pq_m
+    if d % pq_m:
+        raise ValueError(f"pq_m={pq_m} must divide the dimension {d}")
+    index = ivf_index(d, n, f"PQ{pq_m}")
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    ivf.pq.cp.min_points_per_centroid = 1
+    ivf.pq.cp.niter = 10
+    train = train_rows(n, ivf.nlist, seed)
+    index.train(np.ascontiguousarray(vectors[train], dtype=np.float32))
+    for start in range(0, n, chunk):
+        index.add(np.ascontiguousarray(vectors[start : start + chunk], dtype=np.float32))
+    faiss.write_index(index, str(path))
+    return {"rows": int(n), "lists": int(ivf.nlist), "pq_m": pq_m, "train_rows": len(train)}
+
+
+def floor_sample(n: int, seed: int = 0) -> IntArray:
+    """The rows an :class:`IVFSearch` estimates the lowest cosine on (fixed per index)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(n, FLOOR_SAMPLE), replace=False)).astype(np.int64)
