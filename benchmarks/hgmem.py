@@ -166,7 +166,8 @@ def render(data: dict) -> str:
             f"`python benchmarks/hgmem.py --latency` on {e['date']}, {e['machine']}, Python {e['python']}; "
             f"{lat['questions']} questions one at a time after {lat['warmup_questions']} warm-up questions, the rows "
             f"interleaved per question; 1-minute load average {lat['load_1min_before']} before and "
-            f"{lat['load_1min_after']} after (the machine is shared).", "",
+            f"{lat['load_1min_after']} after (the machine is shared)"
+            + "".join(f", {k}={v}" for k, v in e.get("threads", {}).items() if v) + ".", "",
             "*Total* is the whole `engine.retrieve` call (query embedding, spaCy NER, ranking); *ranking* "
             "leaves out embedding and NER. R@5 checks the rows compute what the recall tables report.", "",
             "| retriever | total p50 | total p95 | ranking p50 | ranking p95 | steps run (mean) | R@5 |",
