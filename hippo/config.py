@@ -70,6 +70,10 @@ class GraphConfig:
     """At most this many synonyms accepted per entity, most similar first (HippoRAG 2: 101)."""
     synonymy_min_chars: int = 3
     """Entities with fewer letters/digits get no synonymy edges of their own."""
+    ann_min_rows: int = 500_000
+    """Vector sets (passages, facts, entities) with at least this many rows get an approximate
+    (faiss IVF-PQ) search index, and synonymy is found with an inverted-file range search
+    when the entities reach it; below, every search is exact. Needs ``pip install 'hippo[scale]'``."""
     edge_weights: str = "reference"
     """``reference``: relation and synonymy edges count once per direction, as HippoRAG 2
     stores them (twice the weight of a context edge). ``single``: every edge counts once.
@@ -91,8 +95,22 @@ class RetrievalConfig:
     ppr_tol: float = 1e-5
     """PageRank tolerance (for ``cg``: relative residual; L1 error of the same order). 1e-5
     left the top-10 of all 100 MuSiQue questions identical to the exact solution."""
-    ppr_method: str = "cg"
-    """``cg`` (conjugate gradients on the symmetrised system) or ``power`` (power iteration)."""
+    ppr_method: str = "auto"
+    """``cg`` (conjugate gradients on the symmetrised system), ``power`` (power iteration),
+    ``push`` (local forward push, error below ``ppr_push_eps * degree / (1 - damping)`` per
+    node) or ``auto``: ``push`` from ``ppr_push_min_nodes`` graph nodes on, ``cg`` below."""
+    ppr_push_min_nodes: int = 200_000
+    """``auto`` solves by forward push on graphs with at least this many nodes."""
+    ppr_push_eps: float = 1e-6
+    """Forward push stops when every node's residual is below ``eps`` times its weighted degree."""
+    passage_seed_top_k: int = -1
+    """Passages in the reset vector: the ``k`` most similar to the query; 0 = every passage
+    (HippoRAG 2); -1 = every passage with ``cg``/``power``, the 200 best with ``push`` (whose
+    cost grows with the seeded nodes; the effect on ranking is measured in ``benchmarks/results/scale.md``)."""
+    ann_nprobe: int = 32
+    """Approximate vector search (indexes built with ``graph.ann_min_rows``): inverted lists scanned."""
+    ann_candidates: int = 100
+    """Approximate vector search: candidates per query whose cosines are recomputed exactly."""
     ppr_max_iter: int = 100
     top_k: int = 5
     """Default number of passages returned."""
@@ -199,7 +217,13 @@ class Config:
         _check(self.retrieval.linking_top_k >= 1, "retrieval.linking_top_k", self.retrieval.linking_top_k, "an integer >= 1")
         _check(self.retrieval.seed_top_k >= 1, "retrieval.seed_top_k", self.retrieval.seed_top_k, "an integer >= 1")
         _check(-1.0 <= self.graph.synonymy_threshold <= 1.0, "graph.synonymy_threshold", self.graph.synonymy_threshold, "a cosine in [-1, 1]")
-        _check(self.retrieval.ppr_method in ("cg", "power"), "retrieval.ppr_method", self.retrieval.ppr_method, "cg, power")
+        _check(self.retrieval.ppr_method in ("auto", "cg", "power", "push"), "retrieval.ppr_method", self.retrieval.ppr_method, "auto, cg, power, push")
+        _check(self.retrieval.ppr_push_min_nodes >= 0, "retrieval.ppr_push_min_nodes", self.retrieval.ppr_push_min_nodes, "an integer >= 0")
+        _check(0.0 < self.retrieval.ppr_push_eps < 1.0, "retrieval.ppr_push_eps", self.retrieval.ppr_push_eps, "a number in (0, 1)")
+        _check(self.retrieval.passage_seed_top_k >= -1, "retrieval.passage_seed_top_k", self.retrieval.passage_seed_top_k, "an integer >= -1 (-1 = auto, 0 = all)")
+        _check(self.retrieval.ann_nprobe >= 1, "retrieval.ann_nprobe", self.retrieval.ann_nprobe, "an integer >= 1")
+        _check(self.retrieval.ann_candidates >= 1, "retrieval.ann_candidates", self.retrieval.ann_candidates, "an integer >= 1")
+        _check(self.graph.ann_min_rows >= 1, "graph.ann_min_rows", self.graph.ann_min_rows, "an integer >= 1")
         _check(self.embed.batch_size >= 1, "embed.batch_size", self.embed.batch_size, "an integer >= 1")
         _check(self.embed.max_seq_length >= 8, "embed.max_seq_length", self.embed.max_seq_length, "an integer >= 8")
         _check(self.extract.spacy_batch_size >= 1, "extract.spacy_batch_size", self.extract.spacy_batch_size, "an integer >= 1")

@@ -30,6 +30,25 @@ from hippo.config import RetrievalConfig
 from hippo.graph.ppr import PPRSolver
 from hippo.protocols import FloatArray
 from hippo.retrieval.query_entities import query_entity_weights
+from hippo.retrieval.vectors import VectorSearch
+
+PUSH_PASSAGE_SEEDS = 200
+"""Passages seeded (the most similar ones) when PageRank runs by forward push and
+``retrieval.passage_seed_top_k`` is -1 (auto)."""
+
+
+def ppr_plan(config: RetrievalConfig, n_nodes: int, approximate: bool = False) -> tuple[str, int]:
+    """The PageRank solver and the number of passages seeded (0 = every passage) for a graph
+    of ``n_nodes`` under ``config``: ``auto`` picks forward push from ``ppr_push_min_nodes``
+    nodes on; a push, or an index whose passages are searched approximately
+    (``approximate``), seeds the :data:`PUSH_PASSAGE_SEEDS` best passages."""
+    method = config.ppr_method
+    if method == "auto":
+        method = "push" if n_nodes >= config.ppr_push_min_nodes else "cg"
+    k = config.passage_seed_top_k
+    if k < 0:
+        k = PUSH_PASSAGE_SEEDS if method == "push" or approximate else 0
+    return method, k
 
 F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -101,9 +120,23 @@ class _Scorer:
             self._torch = None
             return
         self._torch = torch
-        # Copies into RAM: torch cannot wrap read-only memory maps.
-        self._p = torch.from_numpy(np.array(passage_vectors, dtype=np.float32))
-        self._f = torch.from_numpy(np.array(fact_vectors, dtype=np.float32))
+        self._copies: dict[str, Any] = {}
+
+    @property
+    def _p(self) -> Any:
+        return self._copy("p", self.passage_vectors)
+
+    @property
+    def _f(self) -> Any:
+        return self._copy("f", self.fact_vectors)
+
+    def _copy(self, key: str, vectors: FloatArray) -> Any:
+        """float32 copy in RAM, made on first use (torch cannot wrap read-only memory maps;
+        an index searched through an ANN index never makes one)."""
+        if key not in self._copies:
+            assert self._torch is not None
+            self._copies[key] = self._torch.from_numpy(np.array(vectors, dtype=np.float32))
+        return self._copies[key]
 
     def _scores(self, vectors: FloatArray, tensor: Any, q: FloatArray) -> F64:
         q = np.atleast_2d(np.asarray(q, dtype=np.float32))
@@ -116,11 +149,11 @@ class _Scorer:
 
     def passages(self, q: FloatArray) -> F64:
         """(P, B) cosines for queries (B, d)."""
-        return self._scores(self.passage_vectors, getattr(self, "_p", None), q)
+        return self._scores(self.passage_vectors, None if self._torch is None else self._p, q)
 
     def facts(self, q: FloatArray) -> F64:
         """(F, B) cosines for queries (B, d)."""
-        return self._scores(self.fact_vectors, getattr(self, "_f", None), q)
+        return self._scores(self.fact_vectors, None if self._torch is None else self._f, q)
 
     def top_facts(self, q: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
         """Per query: the ``k`` best facts (ties by index) and their min-max normalised scores.
@@ -167,6 +200,24 @@ class GraphRanking:
     """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
 
 
+@dataclass(frozen=True)
+class LocalReset:
+    """One query's sparse reset vector (graph nodes, passages first, and their mass) and what made it."""
+
+    nodes: IntArray
+    mass: F64
+    facts: IntArray
+    fact_scores: F64
+    seeds: IntArray
+    weights: F64
+    query_entities: IntArray
+    query_weights: F64
+    dense: F64 | None
+    """Every passage's cosine when computed exactly, else None."""
+    fallback: bool
+    """The recognition filter kept no fact and the query names no entity: rank densely."""
+
+
 class HippoRAG2Ranker:
     """Ranks passages of one index. Arrays are borrowed, never copied.
 
@@ -183,7 +234,13 @@ class HippoRAG2Ranker:
         fact_object: IntArray,
         entity_passage_count: IntArray,
         solver: PPRSolver,
+        passage_search: VectorSearch | None = None,
+        fact_search: VectorSearch | None = None,
     ) -> None:
+        self.passage_search = passage_search
+        """Approximate passage search (large indexes); None = exact cosines of every passage."""
+        self.fact_search = fact_search
+        """Approximate fact search (large indexes); None = exact cosines of every fact."""
         self.passage_vectors = passage_vectors
         self.fact_vectors = fact_vectors
         self.fact_subject = fact_subject
@@ -199,6 +256,9 @@ class HippoRAG2Ranker:
 
     def rank_dense_many(self, qp: FloatArray, k: int) -> list[GraphRanking]:
         """Plain dense retrieval for B queries (``qp`` of shape (B, d)): one matrix product."""
+        if self.passage_search is not None:
+            qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
+            return [self._dense_one(qp[b : b + 1], k, None) for b in range(qp.shape[0])]
         dense = self.dense_scores(qp)
         return [self._dense_result(dense[:, b], k) for b in range(dense.shape[1])]
 
@@ -207,6 +267,8 @@ class HippoRAG2Ranker:
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         if self.fact_vectors.shape[0] == 0:
             return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
+        if self.fact_search is not None:
+            return [self._link_one(qf[b : b + 1], k) for b in range(qf.shape[0])]
         return self._scorer.top_facts(qf, k)
 
     def rank_many(
@@ -239,6 +301,9 @@ class HippoRAG2Ranker:
             named = [[] for _ in range(n_queries)]
         if self.fact_vectors.shape[0] == 0 and not any(named):
             return self.rank_dense_many(qp, k)
+        method, passage_k = ppr_plan(config, self.solver.n, self.passage_search is not None)
+        if method == "push" or passage_k > 0 or self.passage_search is not None or self.fact_search is not None:
+            return self._rank_local(qf, qp, k, config, named, linked, reset_hook, method, passage_k)
         dense = self.dense_scores(qp)
         fallback = [False] * n_queries
         if linked is None:
@@ -261,7 +326,7 @@ class HippoRAG2Ranker:
             evidence.append((top_facts, top_scores, *_merge_seeds(seeds, weights, q_ents, q_weights)))
             if reset_hook is not None:
                 reset_hook(b, reset[:, b])  # e.g. the hypergraph memory's extra seeds
-        pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, config.ppr_method)
+        pi = self.solver.run(reset, config.damping, config.ppr_tol, config.ppr_max_iter, method)
         mass = pi[: self.n_passages]
         if config.dense_fusion:
             mass = mass * np.exp(config.dense_fusion * (dense - 1.0))  # cos - 1 <= 0: no overflow
@@ -274,6 +339,123 @@ class HippoRAG2Ranker:
             top = top_k_indices(pscores, k)
             results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
         return results
+
+    def _link_one(self, qf: FloatArray, k: int) -> tuple[IntArray, F64]:
+        """The ``k`` best facts of one query (``qf`` (1, d)) with min-max normalised scores,
+        through the approximate fact search (floor estimated) or exactly."""
+        if self.fact_search is None:
+            return self._scorer.top_facts(qf, k)[0]
+        idx, cos = self.fact_search.search(qf, k)
+        lo, hi = float(self.fact_search.floor(qf)[0]), float(cos[0, 0]) if idx.shape[1] else 0.0
+        span = hi - lo
+        return idx[0], ((cos[0] - lo) / span if span > 0 else np.ones(idx.shape[1]))
+
+    def _passage_seeds(self, qp: FloatArray, k: int) -> tuple[IntArray, F64, F64 | None]:
+        """One query's passage reset: (rows, min-max normalised cosines, every cosine or None).
+
+        ``k`` = 0 seeds every passage (exact search only); otherwise the ``k`` most similar."""
+        if self.passage_search is None:
+            dense = self.dense_scores(qp)[:, 0]
+            norm = minmax(dense)
+            if k <= 0 or k >= self.n_passages:
+                return np.arange(self.n_passages), norm, dense
+            top = top_k_indices(dense, k)
+            return top, norm[top], dense
+        if k <= 0:
+            raise ValueError("an index with approximate passage search seeds its k best passages: set retrieval.passage_seed_top_k >= 1 (or -1)")
+        idx, cos = self.passage_search.search(qp, k)
+        lo = min(float(self.passage_search.floor(qp)[0]), float(cos[0].min()))
+        span = float(cos[0, 0]) - lo
+        return idx[0], ((cos[0] - lo) / span if span > 0 else np.ones(idx.shape[1])), None
+
+    def _rank_local(
+        self,
+        qf: FloatArray,
+        qp: FloatArray,
+        k: int,
+        config: RetrievalConfig,
+        named: list[list[int]],
+        linked: Sequence[tuple[IntArray, F64]] | None,
+        reset_hook: Callable[[int, F64], None] | None,
+        method: str,
+        passage_k: int,
+    ) -> list[GraphRanking]:
+        """:meth:`rank_many` one query at a time with a sparse reset vector: the ``passage_k``
+        most similar passages (0 = all) and the entity seeds, solved by forward push (``method``
+        ``push``) or by the exact solvers. The path of large indexes."""
+        n_p = self.n_passages
+        results = []
+        for b in range(qf.shape[0]):
+            q_f, q_p = qf[b : b + 1], qp[b : b + 1]
+            reset = self.local_reset(q_f, q_p, config, named[b], None if linked is None else linked[b], passage_k)
+            if reset.fallback:
+                results.append(self._dense_one(q_p, k, reset.dense))
+                continue
+            nodes, mass, dense = reset.nodes, reset.mass, reset.dense
+            seeds, weights, q_ents, q_weights = reset.seeds, reset.weights, reset.query_entities, reset.query_weights
+            facts, fscores = reset.facts, reset.fact_scores
+            if reset_hook is not None:
+                column = np.zeros(self.solver.n)
+                np.add.at(column, nodes, mass)
+                reset_hook(b, column)
+                nodes = np.flatnonzero(column > 0)
+                mass = column[nodes]
+            if method == "push":
+                found, x = self.solver.push.run(nodes, mass, config.damping, config.ppr_push_eps)
+                on_p = found < n_p
+                prow_hit, pmass = found[on_p], x[on_p] / x.sum()
+            else:
+                column = np.zeros(self.solver.n)
+                np.add.at(column, nodes, mass)
+                pi = self.solver.run(column, config.damping, config.ppr_tol, config.ppr_max_iter, method)
+                prow_hit = np.flatnonzero(pi[:n_p] > 0)
+                pmass = pi[prow_hit]
+            if config.dense_fusion and len(prow_hit):
+                cos = dense[prow_hit] if dense is not None else self.passage_search.cosines(q_p[0], prow_hit)  # type: ignore[union-attr]
+                pmass = pmass * np.exp(config.dense_fusion * (cos - 1.0))
+            top = top_k_indices(pmass, k)
+            merged = _merge_seeds(seeds, weights, np.asarray(q_ents, dtype=np.int64), q_weights)
+            results.append(GraphRanking(prow_hit[top], pmass[top], facts, fscores, *merged[:2], "ppr", merged[2]))
+        return results
+
+    def local_reset(
+        self,
+        qf: FloatArray,
+        qp: FloatArray,
+        config: RetrievalConfig,
+        named: Sequence[int] = (),
+        linked: tuple[IntArray, F64] | None = None,
+        passage_k: int | None = None,
+    ) -> LocalReset:
+        """The sparse reset vector of one query (``qf``/``qp`` of shape (1, d)): its linked facts
+        (or ``linked``), entity seeds, the entities it names (``named``) and its ``passage_k``
+        most similar passages (default: as :func:`ppr_plan` decides; 0 = all)."""
+        if passage_k is None:
+            passage_k = ppr_plan(config, self.solver.n, self.passage_search is not None)[1]
+        if config.query_entity_weight <= 0:
+            named = ()
+        if linked is None:
+            facts, fscores = self._link_one(qf, config.linking_top_k) if self.fact_vectors.shape[0] else (np.zeros(0, np.int64), np.zeros(0))
+            fallback = False
+        else:
+            facts, fscores = linked
+            fallback = len(facts) == 0 and not named
+        prow, pweight, dense = self._passage_seeds(qp, passage_k)
+        seeds, weights = entity_seed_weights(
+            facts, fscores, self.fact_subject, self.fact_object, self.entity_passage_count, config.seed_top_k,
+        )
+        q_ents, q_weights = query_entity_weights(list(named), self.entity_passage_count, config.query_entity_weight)
+        q_ents = np.asarray(q_ents, dtype=np.int64)
+        nodes = np.concatenate([prow, self.n_passages + seeds, self.n_passages + q_ents])
+        mass = np.concatenate([config.passage_node_weight * pweight, weights, q_weights])
+        return LocalReset(nodes, mass, facts, fscores, seeds, weights, q_ents, np.asarray(q_weights, dtype=np.float64), dense, fallback)
+
+    def _dense_one(self, qp: FloatArray, k: int, dense: F64 | None) -> GraphRanking:
+        if dense is not None or self.passage_search is None:
+            return self._dense_result(self.dense_scores(qp)[:, 0] if dense is None else dense, k)
+        idx, cos = self.passage_search.search(qp, k)
+        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+        return GraphRanking(idx[0], cos[0], empty_i, empty_f, empty_i, empty_f, "dense")
 
     def _dense_result(self, scores: F64, k: int) -> GraphRanking:
         top = top_k_indices(scores, k)
