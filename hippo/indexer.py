@@ -22,6 +22,7 @@ only) -> knowledge base -> synonymy (new entities only) -> graph -> write a gene
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import sys
 import time
@@ -55,6 +56,8 @@ from hippo.store import (
     write_generation,
     writer_lock,
 )
+from hippo.store.compact import ann_files, graph_files, string_files
+from hippo.store.layout import WORK_DIR
 from hippo.store.workcache import WorkCache, settings_key
 from hippo.types import Extraction, Passage
 
@@ -369,6 +372,16 @@ def _write(
         "node_layout": "passages 0..P-1 in the order they entered the index, then entities P..P+E-1 by first appearance",
     }
     files = _index_files(plan.final, extractions, kb, vecs, graph, synonyms)
+    files.update(compact_files(plan.final, kb, graph))
+    stage = root / WORK_DIR / f"stage-{os.getpid()}"
+    staged, ann = ann_files(
+        {"passage_vectors": files["passage_vectors.npy"], "fact_vectors": files["fact_vectors.npy"],
+         "entity_vectors": files["entity_vectors.npy"]},
+        config.graph.ann_min_rows, stage,
+    )
+    files.update(staged)
+    if ann:
+        stages.stats["ann"] = ann
     notes = dict(stages.notes)
     for attr in ("invalid_triples", "delegated"):
         value = getattr(ext, attr, 0) if ext is not None else 0
@@ -434,6 +447,20 @@ def _index_files(
         # what the next write needs to re-apply the cap without rescoring old pairs
         "synonym_candidates.npy": np.stack([si, sj], axis=1).astype(np.int32).reshape(-1, 2),
         "synonym_candidate_cos.npy": np.asarray(scos, dtype=np.float32),
+    }
+
+
+def compact_files(passages: Sequence[Passage], kb: KnowledgeBase, graph: Graph) -> dict[str, Any]:
+    """String tables, name hash and CSR graph (:mod:`hippo.store.compact`) of a generation."""
+    return {
+        **string_files({
+            "passage_ids": [p.id for p in passages],
+            "passage_titles": [p.title for p in passages],
+            "passage_contents": [p.content for p in passages],
+            "entity_names": kb.entity_names,
+            "fact_relations": [f.relation for f in kb.facts],
+        }),
+        **graph_files(graph),
     }
 
 

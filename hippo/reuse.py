@@ -66,6 +66,12 @@ def read_live(files: IndexFiles) -> LiveIndex:
             f"{files.generation}: files changed since they were written ({', '.join(bad)}); refusing to build on "
             f"them: rebuild the index into a new directory"
         )
+    if not files.has("passages.jsonl"):
+        raise IndexFormatError(
+            f"{files.generation}: this index was written from prepared arrays (hippo.prepared, e.g. by "
+            f"benchmarks/scale.py) and keeps no extractions, so it cannot be added to or deleted from; "
+            f"write a new index from the whole input instead"
+        )
     config = from_dict(files.manifest["config"], source=f"{files.generation}/manifest.json")
     passages = [Passage(p["id"], p["content"], p["title"]) for p in files.jsonl("passages.jsonl")]
     extractions = {
@@ -213,7 +219,13 @@ class Stages:
             new = np.array([name not in known for name in names], dtype=bool)
         if self.progress:
             self.progress("synonymy", 0, 1)
-        ni, nj, ncos, scored = synonymy_candidates(entity_vecs, g.synonymy_threshold, new)
+        if n >= g.ann_min_rows:
+            from hippo.store.compact import synonymy_candidates_ivf
+
+            ni, nj, ncos, scored = synonymy_candidates_ivf(entity_vecs, g.synonymy_threshold, new)
+            self.stats["synonymy_search"] = "ivf"
+        else:
+            ni, nj, ncos, scored = synonymy_candidates(entity_vecs, g.synonymy_threshold, new)
         i = np.concatenate([old_i, ni])
         j = np.concatenate([old_j, nj])
         cos = np.concatenate([old_cos, ncos]).astype(np.float32)

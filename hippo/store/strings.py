@@ -14,7 +14,7 @@ entity).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -81,15 +81,16 @@ def hash_table(names: Iterable[str]) -> tuple[I64, I64]:
     return hashes[order], order
 
 
-class NameLookup:
-    """``name -> row`` over a :class:`StringTable` of names with a :func:`hash_table`."""
+class NameLookup(Mapping[str, int]):
+    """``name -> row`` over a :class:`StringTable` of names with a :func:`hash_table` (a
+    read-only mapping from normalised name to the first row carrying it)."""
 
     def __init__(self, names: Sequence[str], hashes: Any, rows: Any) -> None:
         self.names = names
         self.hashes = hashes
         self.rows = rows
 
-    def get(self, name: str, default: int | None = None) -> int | None:
+    def get(self, name: str, default: Any = None) -> Any:
         """Row of the normalised ``name`` (the first one, if listed twice), else ``default``."""
         from hippo.ids import normalize
 
@@ -109,10 +110,20 @@ class NameLookup:
         row = self.get(name)
         if row is None:
             raise KeyError(name)
-        return row
+        return int(row)
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def __iter__(self) -> Iterator[str]:
+        from hippo.ids import normalize
+
+        seen: set[str] = set()
+        for name in self.names:
+            key = normalize(name)
+            if key not in seen:
+                seen.add(key)
+                yield key
 
 
 class DerivedIds(Sequence[str]):
