@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import copy
 import dataclasses
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from hippo.config import QUERY_TIME, Config, from_dict
 from hippo.embed import make_embedder
@@ -18,9 +19,9 @@ from hippo.embed.st import check_embedder
 from hippo.errors import ConfigError, HippoError
 from hippo.graph.build import Graph
 from hippo.graph.ppr import PPRSolver
-from hippo.hgmem import GraphView, HGMemResult, HypergraphMemory, OfflineReasoner
+from hippo.hgmem import REASONERS, GraphView, HGMemResult, HypergraphMemory, LLMReasoner, OfflineReasoner, Reasoner
 from hippo.hgmem import run as run_memory
-from hippo.ids import normalize
+from hippo.ids import entity_id, normalize
 from hippo.llm.base import ChatReply, ChatRequest, ParseError
 from hippo.llm.parse import parse_facts
 from hippo.llm.prompts import answer_of, filter_messages, qa_messages
@@ -29,12 +30,14 @@ from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
 from hippo.retrieval.query_entities import link_mentions, match_names, name_index
 from hippo.retrieval.recognition import kept_facts, map_to_candidates
 from hippo.store import IndexFiles, read_index_files
+from hippo.store.strings import DerivedIds, FactTable, NameLookup
+from hippo.retrieval.vectors import IVFSearch, floor_sample
 from hippo.types import Answer, Fact, Hit, LinkedFact, QueryResult, Seed
 
 RETRIEVERS = ("hippo", "hipporag2", "dense", "hgmem")
 """``hippo``: HippoRAG 2 plus query-entity seeds and dense fusion (the default);
 ``hipporag2``: the reference algorithm (both additions off); ``dense``: cosine only;
-``hgmem``: multi-step ``hippo`` with a hypergraph working memory (offline reasoner)."""
+``hgmem``: multi-step ``hippo`` with a hypergraph working memory (offline or LLM reasoner)."""
 DEFAULT_RETRIEVER = "hippo"
 FILTER_STAGE = "filter"
 QA_STAGE = "qa"
@@ -72,29 +75,56 @@ class Engine:
         self.files = files
         self.config = config
         self.embedder = embedder
-        passages = files.jsonl("passages.jsonl")
-        self.passage_ids: list[str] = [p["id"] for p in passages]
-        self.passage_titles: list[str] = [p["title"] for p in passages]
-        self.passage_contents: list[str] = [p["content"] for p in passages]
-        entities = files.json("entities.json")
-        self.entity_ids: list[str] = entities["ids"]
-        self.entity_names: list[str] = entities["names"]
-        self.facts: list[Fact] = [Fact(f["id"], f["s"], f["r"], f["o"]) for f in files.jsonl("facts.jsonl")]
+        fact_subject = np.asarray(files.array("fact_subject.npy"))
+        fact_object = np.asarray(files.array("fact_object.npy"))
+        self.compact = files.has("passage_ids.off.npy")
+        """Whether the generation has packed string tables and CSR arrays (opens without parsing)."""
+        if self.compact:
+            self.passage_ids: Sequence[str] = files.strings("passage_ids")
+            self.passage_titles: Sequence[str] = files.strings("passage_titles")
+            self.passage_contents: Sequence[str] = files.strings("passage_contents")
+            self.entity_names: Sequence[str] = files.strings("entity_names")
+            self.entity_ids: Sequence[str] = DerivedIds(self.entity_names, entity_id)
+            self.facts: Sequence[Fact] = FactTable(self.entity_names, fact_subject, fact_object, files.strings("fact_relations"))
+        else:  # generations written before the packed tables existed
+            passages = files.jsonl("passages.jsonl")
+            self.passage_ids = [p["id"] for p in passages]
+            self.passage_titles = [p["title"] for p in passages]
+            self.passage_contents = [p["content"] for p in passages]
+            entities = files.json("entities.json")
+            self.entity_ids = entities["ids"]
+            self.entity_names = entities["names"]
+            self.facts = [Fact(f["id"], f["s"], f["r"], f["o"]) for f in files.jsonl("facts.jsonl")]
         self.graph = Graph(
             len(self.passage_ids), len(self.entity_ids),
             files.array("edge_src.npy"), files.array("edge_dst.npy"),
             files.array("edge_weight.npy"), files.array("edge_kind.npy"),
         )
-        self.solver = PPRSolver(self.graph.adjacency())
+        if files.has("adj_indptr.npy"):
+            n = self.graph.n_nodes
+            adj = sp.csr_matrix(
+                (files.array("adj_data.npy"), files.array("adj_indices.npy"), files.array("adj_indptr.npy")), shape=(n, n)
+            )
+            self.solver = PPRSolver(adj, degree=files.array("node_degree.npy"))
+        else:
+            self.solver = PPRSolver(self.graph.adjacency())
+        rcfg = config.retrieval
+        self._ann = {
+            name: IVFSearch(files.generation / f"{name}.ivf", files.array(f"{name}.npy"),
+                            floor_sample(files.array(f"{name}.npy").shape[0]), rcfg.ann_nprobe, rcfg.ann_candidates)
+            for name in ("passage_vectors", "fact_vectors", "entity_vectors") if files.has(f"{name}.ivf")
+        }
         self.ranker = HippoRAG2Ranker(
             files.array("passage_vectors.npy"),
             files.array("fact_vectors.npy"),
-            np.asarray(files.array("fact_subject.npy")),
-            np.asarray(files.array("fact_object.npy")),
+            fact_subject,
+            fact_object,
             np.asarray(files.array("entity_passage_count.npy")),
             self.solver,
+            self._ann.get("passage_vectors"),
+            self._ann.get("fact_vectors"),
         )
-        self._names: dict[str, int] | None = None
+        self._names: Mapping[str, int] | None = None
         self._recognizer: Any = None
         self._entity_vectors: Any = None
         self._llm = llm
@@ -194,13 +224,23 @@ class Engine:
         )
         return QueryBatch(tuple(queries), qf, qp, entities)
 
-    def name_index(self) -> dict[str, int]:
-        """Normalised entity name -> entity index (built on first use)."""
+    def name_index(self) -> Mapping[str, int]:
+        """Normalised entity name -> entity index: a hashed lookup over the packed names, or a
+        dict built on first use for older generations."""
         if self._names is None:
-            self._names = name_index(self.entity_names)
+            if self.compact:
+                self._names = NameLookup(
+                    self.entity_names, self.files.array("entity_name_hash.npy"), self.files.array("entity_name_rows.npy")
+                )
+            else:
+                self._names = name_index(self.entity_names)
         return self._names
 
     def _nearest_entities(self, vectors: FloatArray) -> tuple[Any, Any]:
+        ann = self._ann.get("entity_vectors")
+        if ann is not None:
+            idx, cos = ann.search(np.asarray(vectors, dtype=np.float32), 1)
+            return idx[:, 0], cos[:, 0]
         if self._entity_vectors is None:
             self._entity_vectors = np.asarray(self.files.array("entity_vectors.npy"), dtype=np.float32)
         sims = np.einsum("ed,md->me", self._entity_vectors, np.asarray(vectors, dtype=np.float32))
@@ -289,11 +329,12 @@ class Engine:
         retriever: str = DEFAULT_RETRIEVER,
         memories: Sequence[HypergraphMemory] | None = None,
         steps: int | None = None,
+        reasoner: str | None = None,
     ) -> list[QueryResult]:
         """Retrieve for many queries at once: one embedding batch, one batched PageRank.
 
         ``timings_ms`` of each result holds the batch's per-query average. ``memories`` (one
-        per query) and ``steps`` apply to ``retriever="hgmem"``: see :meth:`run_memory`.
+        per query), ``steps`` and ``reasoner`` apply to ``retriever="hgmem"``: see :meth:`run_memory`.
         """
         if memories is not None and len(memories) != len(queries):
             raise HippoError(f"{len(memories)} memories for {len(queries)} queries")
@@ -318,10 +359,11 @@ class Engine:
             timings["filter"] = 1000 * (t1b - t1) / n
             t1 = t1b
         if retriever == "hgmem":
-            runs = self.run_memory(batch, k, memories, steps)
+            reasoner = self.memory_reasoner if reasoner is None else reasoner
+            runs = self.run_memory(batch, k, memories, steps, reasoner)
             timings["rank"] = 1000 * (time.perf_counter() - t1) / n
             return [
-                dataclasses.replace(self._result(q, retriever, r, dict(timings)), memory=self._memory_report(m))
+                dataclasses.replace(self._result(q, retriever, r, dict(timings)), memory=self._memory_report(m, reasoner))
                 for q, (r, m) in zip(queries, runs)
             ]
         rankings = self.rank_prepared(batch, k, retriever, linked)
@@ -346,15 +388,21 @@ class Engine:
         retriever: str = DEFAULT_RETRIEVER,
         memory: HypergraphMemory | None = None,
         steps: int | None = None,
+        reasoner: str | None = None,
     ) -> QueryResult:
         """Top-``k`` passages for ``query``, with the facts and seed entities used.
 
-        Given a ``memory`` (from :meth:`memory`) or ``steps``, retrieval is multi-step with
-        that hypergraph memory (``retriever="hgmem"``); ``result.memory`` explains each step.
+        Given a ``memory`` (from :meth:`memory`), ``steps`` or a ``reasoner`` (``offline``,
+        ``llm``), retrieval is multi-step with that hypergraph memory (``retriever="hgmem"``);
+        ``result.memory`` explains each step.
         """
-        if memory is not None or steps is not None:
+        if memory is not None or steps is not None or reasoner is not None:
             retriever = "hgmem"
-        return self.retrieve_many([query], k, retriever, [memory] if memory is not None else None, steps)[0]
+        return self.retrieve_many([query], k, retriever, [memory] if memory is not None else None, steps, reasoner)[0]
+
+    memory_reasoner: str = "offline"
+    """The reasoner of ``hgmem`` retrieval when a call names none: ``offline`` (no LLM) or
+    ``llm`` (the ``llm.*`` endpoint). Set it on an engine to change its default."""
 
     def memory(self) -> HypergraphMemory:
         """An empty hypergraph working memory over this index's entities."""
@@ -366,22 +414,33 @@ class Engine:
         k: int,
         memories: Sequence[HypergraphMemory | None] | None = None,
         steps: int | None = None,
+        reasoner: str = "offline",
     ) -> list[tuple[GraphRanking, HGMemResult]]:
-        """Multi-step retrieval with a hypergraph memory and the offline reasoner, per query
-        (:mod:`hippo.hgmem`). ``steps`` defaults to ``retrieval.memory_steps``."""
+        """Multi-step retrieval with a hypergraph memory, per query (:mod:`hippo.hgmem`).
+        ``steps`` defaults to ``retrieval.memory_steps``; ``reasoner`` is ``offline`` (rules,
+        no LLM) or ``llm`` (:class:`~hippo.hgmem.LLMReasoner` on :attr:`llm`; its subqueries
+        are embedded with :meth:`encode_queries`)."""
         cfg = self.config.retrieval
         steps = cfg.memory_steps if steps is None else steps
         if steps < 1:
             raise HippoError(f"steps must be >= 1, got {steps}")
+        if reasoner not in REASONERS:
+            raise ConfigError(f"unknown reasoner {reasoner!r}; valid: {', '.join(REASONERS)}")
         view = self._memory_view()
         out = []
         for b in range(len(batch)):
             ents = batch.entities[b]
-            reasoner = OfflineReasoner(view, ents, bridges_per_step=cfg.memory_bridges)
+            offline = OfflineReasoner(view, ents, bridges_per_step=cfg.memory_bridges)
+            chosen: Reasoner = offline
+            if reasoner == "llm":
+                chosen = LLMReasoner(
+                    self.llm, view, ents, lambda p: self.passage_contents[p], lambda f: self.facts[f].triple,
+                    fallback=offline, entity_index=self.name_index(),
+                )
             res = run_memory(
-                view, batch.queries[b], batch.fact_vectors[b], batch.passage_vectors[b], ents, reasoner,
+                view, batch.queries[b], batch.fact_vectors[b], batch.passage_vectors[b], ents, chosen,
                 steps=steps, memory=memories[b] if memories is not None else None, k=k,
-                bridge_weight=cfg.memory_bridge_weight, hops=cfg.memory_hops or None,
+                bridge_weight=cfg.memory_bridge_weight, hops=cfg.memory_hops or None, encode=self.encode_queries,
             )
             empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
             out.append((GraphRanking(res.passages, res.scores, empty_i, empty_f, empty_i, empty_f, "hgmem"), res))
@@ -397,7 +456,7 @@ class Engine:
             )
         return dataclasses.replace(self._hgmem_view, config=self.config.retrieval)
 
-    def _memory_report(self, res: HGMemResult) -> dict[str, Any]:
+    def _memory_report(self, res: HGMemResult, reasoner: str = "offline") -> dict[str, Any]:
         """The memory and the steps of an ``hgmem`` run, with names and ids instead of indices."""
 
         def name(v: int) -> str:
@@ -406,15 +465,18 @@ class Engine:
             return next((n for n, i in res.memory.provisional.items() if i == v), str(v))
 
         return {
+            "reasoner": reasoner,
             "points": [
                 {"vertices": sorted(name(v) for v in p.vertices), "description": p.description,
                  "passages": sorted(self.passage_ids[i] for i in p.passages), "step": p.step}
                 for p in res.memory.points
             ],
             "steps": [
-                {"step": t.step, "mode": t.mode, "subquery": t.subquery, "seeds": [name(v) for v in t.seeds],
-                 "passages": [self.passage_ids[i] for i in t.passages[:5]], "operations": list(t.operations),
-                 "stop": t.plan.stop, "next": [name(v) for v in t.plan.seeds], "reason": t.plan.reason}
+                {"step": t.step, "mode": t.mode, "queries": list(t.queries), "seeds": [name(v) for v in t.seeds],
+                 "passages": [self.passage_ids[i] for i in t.passages[:5]],
+                 "titles": [self.passage_titles[i] for i in t.passages[:5]], "operations": list(t.operations),
+                 "stop": t.plan.stop, "next": [name(v) for v in t.plan.seeds], "reason": t.plan.reason,
+                 "concerns": list(t.plan.concerns), "subqueries": list(t.plan.subqueries)}
                 for t in res.trace
             ],
         }

@@ -10,7 +10,9 @@ from hippo.cli.common import add_config_args, overrides_dict, print_json, set_th
 from hippo.cli.llm_args import add_llm_args
 from hippo.cli.query_cmd import filter_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
+from hippo.errors import ConfigError
 from hippo.evaluation import evaluate, load_questions, qa_metrics
+from hippo.hgmem import REASONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--questions", required=True, metavar="FILE", help="questions file")
     p.add_argument(
         "--retriever", choices=RETRIEVERS, default=DEFAULT_RETRIEVER,
-        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm) or dense",
+        help="hippo (default: HippoRAG 2 + query-entity seeds + dense fusion), hipporag2 (the reference algorithm), "
+        "dense, or hgmem (multi-step with a hypergraph memory)",
+    )
+    p.add_argument(
+        "--reasoner", choices=REASONERS,
+        help="hgmem: offline (default, no LLM) or llm (the --llm-* endpoint); needs --retriever hgmem",
     )
     p.add_argument("--per-question", metavar="FILE", help="write per-question results as JSON Lines")
     p.add_argument("--limit", type=int, help="evaluate only the first N questions")
@@ -37,8 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)[: args.limit]
+    if args.reasoner is not None and args.retriever != "hgmem":
+        raise ConfigError(f"--reasoner applies to --retriever hgmem, not {args.retriever}")
     engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
+    if args.reasoner is not None:
+        engine.memory_reasoner = args.reasoner
     report = evaluate(engine, questions, args.retriever)
     per_question = report.pop("per_question")
     if engine.config.llm.filter and args.retriever != "dense":
@@ -53,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         }
         for row, a, q in zip(per_question, answers, questions):
             row["answer"], row["gold_answers"] = a.answer, list(q.answers)
-    if args.qa or engine.config.llm.filter:
+    if args.reasoner == "llm":
+        report["reasoner"] = {"name": "llm", "model": engine.config.llm.model}
+    if args.qa or engine.config.llm.filter or args.reasoner == "llm":
         report["llm_usage"] = engine.llm.usage()
     if args.per_question:
         path = Path(args.per_question)

@@ -9,6 +9,7 @@ import sys
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
 from hippo.cli.llm_args import add_llm_args, llm_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
+from hippo.hgmem import REASONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--memory", choices=["none", "hgmem"], default="none", help="hgmem: multi-step retrieval with a hypergraph working memory (same as --retriever hgmem)")
     p.add_argument("--steps", type=int, help="hgmem: retrieval steps (default: retrieval.memory_steps, 3)")
+    p.add_argument(
+        "--reasoner", choices=REASONERS,
+        help="hgmem: who evolves the memory and plans the steps: offline (default, rules, no LLM) or llm "
+        "(the --llm-* endpoint: concerns and subqueries); implies --memory hgmem",
+    )
     p.add_argument("--explain", action="store_true", help="hgmem: print how the memory evolved, step by step")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--to-neo4j", action="store_true", help="store the seeds and top passages in Neo4j (NEO4J_URI or the local server)")
@@ -47,8 +53,13 @@ def filter_overrides(args: argparse.Namespace) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
-    retriever = "hgmem" if args.memory == "hgmem" or args.steps is not None else args.retriever
-    result = engine.retrieve(args.question, k=args.k, retriever=retriever, steps=args.steps if retriever == "hgmem" else None)
+    multi = args.memory == "hgmem" or args.steps is not None or args.reasoner is not None
+    retriever = "hgmem" if multi else args.retriever
+    hgmem = retriever == "hgmem"
+    result = engine.retrieve(
+        args.question, k=args.k, retriever=retriever, steps=args.steps if hgmem else None,
+        reasoner=args.reasoner if hgmem else None,
+    )
     if args.to_neo4j:
         from hippo.export.neo4j_bolt import resolve_target, write_query_activation
 
@@ -86,12 +97,18 @@ def run(args: argparse.Namespace) -> int:
 
 def print_memory(memory: dict) -> None:  # type: ignore[type-arg]
     """The ``--explain`` trace of an ``hgmem`` run."""
+    print(f"reasoner: {memory.get('reasoner', 'offline')}")
     for st in memory["steps"]:
         seeds = f" from {', '.join(st['seeds'])}" if st["seeds"] else ""
-        print(f"step {st['step']} ({st['mode']}{seeds}): top passages {', '.join(st['passages'][:3])}")
+        shown = [t or i for t, i in zip(st.get("titles") or st["passages"], st["passages"])]
+        print(f"step {st['step']} ({st['mode']}{seeds}): top passages: {'; '.join(shown)}")
         for op in st["operations"]:
             print(f"     memory: {op}")
-        nxt = f"next: {', '.join(st['next'])}" if st["next"] else "stop"
+        for c in st["concerns"]:
+            print(f"     concern: {c}")
+        for q in st["subqueries"]:
+            print(f"     subquery: {q}")
+        nxt = "stop" if st["stop"] else "next: " + (", ".join(st["next"]) or "global exploration")
         print(f"     {nxt} ({st['reason']})")
     print("memory points:")
     for i, pt in enumerate(memory["points"]):
