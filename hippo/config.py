@@ -101,8 +101,10 @@ class RetrievalConfig:
     node) or ``auto``: ``push`` from ``ppr_push_min_nodes`` graph nodes on, ``cg`` below."""
     ppr_push_min_nodes: int = 200_000
     """``auto`` solves by forward push on graphs with at least this many nodes."""
-    ppr_push_eps: float = 1e-6
-    """Forward push stops when every node's residual is below ``eps`` times its weighted degree."""
+    ppr_push_eps: float = 1e-7
+    """Forward push stops when every node's residual is below ``eps`` times its weighted degree
+    (1e-6 left 5% of the top-10s different from the exact solution on synthetic graphs, 1e-7
+    none; see ``benchmarks/results/scale.md``)."""
     passage_seed_top_k: int = -1
     """Passages in the reset vector: the ``k`` most similar to the query; 0 = every passage
     (HippoRAG 2); -1 = every passage with ``cg``/``power``, the 200 best with ``push`` (whose

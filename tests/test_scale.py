@@ -217,3 +217,26 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     assert result.mode == "ppr" and len(result.hits) == 5
     dense = engine.retrieve("entity 3 d", k=5, retriever="dense")
     assert len(dense.hits) == 5
+
+
+def test_fuse_top_equals_scoring_every_row():
+    from hippo.retrieval.hipporag import fuse_top, top_k_indices
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        n = int(rng.integers(1, 3000))
+        rows = rng.permutation(10 * n)[:n]
+        mass = rng.pareto(1.5, n)
+        cos = rng.uniform(-0.2, 1.0, 10 * n)
+        calls = []
+
+        def cosines(r):
+            calls.append(len(r))
+            return cos[r]
+
+        k = int(rng.integers(1, 20))
+        got_rows, got = fuse_top(rows, mass, cosines, k, 1.5, first=64)
+        full = mass * np.exp(1.5 * (cos[rows] - 1.0))
+        want = rows[top_k_indices(full, k)]
+        assert set(got_rows[top_k_indices(got, k)].tolist()) == set(want.tolist())
+        assert sum(calls) <= n

@@ -200,6 +200,36 @@ class GraphRanking:
     """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
 
 
+def _ann_settings(config: RetrievalConfig | None) -> tuple[int | None, int | None]:
+    return (None, None) if config is None else (config.ann_nprobe, config.ann_candidates)
+
+
+def fuse_top(
+    rows: IntArray, mass: F64, cosines: Callable[[IntArray], F64], k: int, beta: float, first: int = 256
+) -> tuple[IntArray, F64]:
+    """Rows and fused scores ``mass * exp(beta * (cos - 1))`` of every row that can be in the
+    top ``k``, computing cosines for as few rows as possible.
+
+    A fused score never exceeds the mass (cos <= 1), so rows are scored in decreasing mass and
+    scoring stops once the next mass is below the ``k``-th fused score found: the top ``k`` is
+    that of scoring every row."""
+    order = np.lexsort((rows, -mass))
+    rows, mass = rows[order], mass[order]
+    done = 0
+    fused = np.zeros(0)
+    while done < len(rows):
+        take = max(first, done)  # double the scored prefix each round
+        part = slice(done, min(len(rows), done + take))
+        fused = np.concatenate([fused, mass[part] * np.exp(beta * (cosines(rows[part]) - 1.0))])
+        done = part.stop
+        if done >= len(rows) or len(fused) < k:
+            continue
+        kth = np.partition(fused, len(fused) - k)[len(fused) - k]
+        if mass[done] < kth:
+            break
+    return rows[:done], fused
+
+
 @dataclass(frozen=True)
 class LocalReset:
     """One query's sparse reset vector (graph nodes, passages first, and their mass) and what made it."""
@@ -268,7 +298,7 @@ class HippoRAG2Ranker:
         if self.fact_vectors.shape[0] == 0:
             return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
         if self.fact_search is not None:
-            return [self._link_one(qf[b : b + 1], k) for b in range(qf.shape[0])]
+            return self._link_many(qf, k)
         return self._scorer.top_facts(qf, k)
 
     def rank_many(
@@ -340,33 +370,47 @@ class HippoRAG2Ranker:
             results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
         return results
 
-    def _link_one(self, qf: FloatArray, k: int) -> tuple[IntArray, F64]:
-        """The ``k`` best facts of one query (``qf`` (1, d)) with min-max normalised scores,
-        through the approximate fact search (floor estimated) or exactly."""
+    def _link_many(self, qf: FloatArray, k: int, config: RetrievalConfig | None = None) -> list[tuple[IntArray, F64]]:
+        """Per query (``qf`` (B, d)): the ``k`` best facts with min-max normalised scores,
+        through the approximate fact search (one batched call, floor estimated) or exactly."""
         if self.fact_search is None:
-            return self._scorer.top_facts(qf, k)[0]
-        idx, cos = self.fact_search.search(qf, k)
-        lo, hi = float(self.fact_search.floor(qf)[0]), float(cos[0, 0]) if idx.shape[1] else 0.0
-        span = hi - lo
-        return idx[0], ((cos[0] - lo) / span if span > 0 else np.ones(idx.shape[1]))
+            return self._scorer.top_facts(qf, k)
+        idx, cos = self.fact_search.search(qf, k, *_ann_settings(config))
+        lo = self.fact_search.floor(qf)
+        out = []
+        for b in range(idx.shape[0]):
+            span = (float(cos[b, 0]) - float(lo[b])) if idx.shape[1] else 0.0
+            out.append((idx[b], (cos[b] - lo[b]) / span if span > 0 else np.ones(idx.shape[1])))
+        return out
 
-    def _passage_seeds(self, qp: FloatArray, k: int) -> tuple[IntArray, F64, F64 | None]:
-        """One query's passage reset: (rows, min-max normalised cosines, every cosine or None).
-
-        ``k`` = 0 seeds every passage (exact search only); otherwise the ``k`` most similar."""
+    def _passage_seeds_many(
+        self, qp: FloatArray, k: int, config: RetrievalConfig | None = None
+    ) -> list[tuple[IntArray, F64, F64 | None]]:
+        """Per query (``qp`` (B, d)): its passage reset (rows, min-max normalised cosines) and
+        every passage's cosine when computed exactly (else None). ``k`` = 0 seeds every passage
+        (exact search only); otherwise the ``k`` most similar."""
         if self.passage_search is None:
-            dense = self.dense_scores(qp)[:, 0]
-            norm = minmax(dense)
-            if k <= 0 or k >= self.n_passages:
-                return np.arange(self.n_passages), norm, dense
-            top = top_k_indices(dense, k)
-            return top, norm[top], dense
+            dense_all = self.dense_scores(qp)
+            out: list[tuple[IntArray, F64, F64 | None]] = []
+            for b in range(dense_all.shape[1]):
+                dense = dense_all[:, b]
+                norm = minmax(dense)
+                if k <= 0 or k >= self.n_passages:
+                    out.append((np.arange(self.n_passages), norm, dense))
+                else:
+                    top = top_k_indices(dense, k)
+                    out.append((top, norm[top], dense))
+            return out
         if k <= 0:
             raise ValueError("an index with approximate passage search seeds its k best passages: set retrieval.passage_seed_top_k >= 1 (or -1)")
-        idx, cos = self.passage_search.search(qp, k)
-        lo = min(float(self.passage_search.floor(qp)[0]), float(cos[0].min()))
-        span = float(cos[0, 0]) - lo
-        return idx[0], ((cos[0] - lo) / span if span > 0 else np.ones(idx.shape[1])), None
+        idx, cos = self.passage_search.search(qp, k, *_ann_settings(config))
+        floor = self.passage_search.floor(qp)
+        out = []
+        for b in range(idx.shape[0]):
+            lo = min(float(floor[b]), float(cos[b].min()))
+            span = float(cos[b, 0]) - lo
+            out.append((idx[b], (cos[b] - lo) / span if span > 0 else np.ones(idx.shape[1]), None))
+        return out
 
     def _rank_local(
         self,
@@ -385,9 +429,15 @@ class HippoRAG2Ranker:
         ``push``) or by the exact solvers. The path of large indexes."""
         n_p = self.n_passages
         results = []
+        found_facts = linked if linked is not None else (
+            self._link_many(qf, config.linking_top_k, config) if self.fact_vectors.shape[0]
+            else [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
+        )
+        passage_seeds = self._passage_seeds_many(qp, passage_k, config)
         for b in range(qf.shape[0]):
             q_f, q_p = qf[b : b + 1], qp[b : b + 1]
-            reset = self.local_reset(q_f, q_p, config, named[b], None if linked is None else linked[b], passage_k)
+            reset = self.local_reset(q_f, q_p, config, named[b], None if linked is None else linked[b], passage_k,
+                                     found=(found_facts[b], passage_seeds[b]))
             if reset.fallback:
                 results.append(self._dense_one(q_p, k, reset.dense))
                 continue
@@ -411,8 +461,12 @@ class HippoRAG2Ranker:
                 prow_hit = np.flatnonzero(pi[:n_p] > 0)
                 pmass = pi[prow_hit]
             if config.dense_fusion and len(prow_hit):
-                cos = dense[prow_hit] if dense is not None else self.passage_search.cosines(q_p[0], prow_hit)  # type: ignore[union-attr]
-                pmass = pmass * np.exp(config.dense_fusion * (cos - 1.0))
+                if dense is not None:
+                    pmass = pmass * np.exp(config.dense_fusion * (dense[prow_hit] - 1.0))
+                else:  # cosines read from disk: only for passages that can still reach the top k
+                    search = self.passage_search
+                    assert search is not None
+                    prow_hit, pmass = fuse_top(prow_hit, pmass, lambda rows: search.cosines(q_p[0], rows), k, config.dense_fusion)
             top = top_k_indices(pmass, k)
             merged = _merge_seeds(seeds, weights, np.asarray(q_ents, dtype=np.int64), q_weights)
             results.append(GraphRanking(prow_hit[top], pmass[top], facts, fscores, *merged[:2], "ppr", merged[2]))
@@ -426,21 +480,25 @@ class HippoRAG2Ranker:
         named: Sequence[int] = (),
         linked: tuple[IntArray, F64] | None = None,
         passage_k: int | None = None,
+        found: tuple[tuple[IntArray, F64], tuple[IntArray, F64, F64 | None]] | None = None,
     ) -> LocalReset:
         """The sparse reset vector of one query (``qf``/``qp`` of shape (1, d)): its linked facts
         (or ``linked``), entity seeds, the entities it names (``named``) and its ``passage_k``
-        most similar passages (default: as :func:`ppr_plan` decides; 0 = all)."""
+        most similar passages (default: as :func:`ppr_plan` decides; 0 = all). ``found`` passes
+        the linked facts and passage seeds already searched for (a batch searches once)."""
         if passage_k is None:
             passage_k = ppr_plan(config, self.solver.n, self.passage_search is not None)[1]
         if config.query_entity_weight <= 0:
             named = ()
-        if linked is None:
-            facts, fscores = self._link_one(qf, config.linking_top_k) if self.fact_vectors.shape[0] else (np.zeros(0, np.int64), np.zeros(0))
-            fallback = False
-        else:
+        if linked is not None:
             facts, fscores = linked
             fallback = len(facts) == 0 and not named
-        prow, pweight, dense = self._passage_seeds(qp, passage_k)
+        elif found is not None:
+            (facts, fscores), fallback = found[0], False
+        else:
+            facts, fscores = self._link_many(qf, config.linking_top_k, config)[0] if self.fact_vectors.shape[0] else (np.zeros(0, np.int64), np.zeros(0))
+            fallback = False
+        prow, pweight, dense = found[1] if found is not None else self._passage_seeds_many(qp, passage_k, config)[0]
         seeds, weights = entity_seed_weights(
             facts, fscores, self.fact_subject, self.fact_object, self.entity_passage_count, config.seed_top_k,
         )

@@ -38,8 +38,9 @@ FLOOR_SAMPLE = 8192
 class VectorSearch(Protocol):
     n: int
 
-    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
-        """(B, k') row indices and exact cosines, best first; k' = min(k, n)."""
+    def search(self, q: npt.NDArray[np.float32], k: int, nprobe: int | None = None, candidates: int | None = None) -> tuple[IntArray, F64]:
+        """(B, k') row indices and exact cosines, best first; k' = min(k, n). ``nprobe`` and
+        ``candidates`` tune approximate search (ignored by exact search)."""
         ...
 
     def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
@@ -90,7 +91,7 @@ class ExactSearch:
             out: F64 = (self._t @ self._torch.from_numpy(np.ascontiguousarray(q.T))).double().numpy()
             return out
 
-    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
+    def search(self, q: npt.NDArray[np.float32], k: int, nprobe: int | None = None, candidates: int | None = None) -> tuple[IntArray, F64]:
         s = self.scores(q)
         k = min(k, self.n)
         idx = np.zeros((s.shape[1], k), dtype=np.int64)
@@ -120,15 +121,17 @@ class IVFSearch:
         self.n = int(vectors.shape[0])
         if self.index.ntotal != self.n:
             raise HippoError(f"{index_path} holds {self.index.ntotal} vectors, the index has {self.n}; rebuild the index")
-        load_faiss().extract_index_ivf(self.index).nprobe = int(nprobe)
+        self._ivf = load_faiss().extract_index_ivf(self.index)
+        self.nprobe = int(nprobe)
         self.candidates = int(candidates)
         self._sample = np.asarray(vectors[np.sort(np.asarray(sample, dtype=np.int64))], dtype=np.float32)
         self._lock = threading.Lock()
 
-    def search(self, q: npt.NDArray[np.float32], k: int) -> tuple[IntArray, F64]:
+    def search(self, q: npt.NDArray[np.float32], k: int, nprobe: int | None = None, candidates: int | None = None) -> tuple[IntArray, F64]:
         q = np.ascontiguousarray(np.atleast_2d(q), dtype=np.float32)
-        want = max(k, self.candidates)
+        want = max(k, self.candidates if candidates is None else candidates)
         with self._lock:  # faiss parallelises one batch itself
+            self._ivf.nprobe = self.nprobe if nprobe is None else int(nprobe)
             _, cand = self.index.search(q, min(want, self.n))
         k = min(k, self.n)
         idx = np.zeros((q.shape[0], k), dtype=np.int64)

@@ -33,8 +33,8 @@ IntArray = npt.NDArray[np.int64]
 STRING_TABLES = ("passage_ids", "passage_titles", "passage_contents", "entity_names", "fact_relations")
 VECTOR_SETS = ("passage_vectors", "fact_vectors", "entity_vectors")
 SQ_MARGIN = 0.01
-"""The blocked search multiplies float16-rounded vectors: it looks this far below the
-threshold, and exact cosines decide."""
+"""The blocked search multiplies float32 copies of (possibly float16) vectors: it looks this far
+below the threshold, and exact cosines decide."""
 
 
 def string_files(tables: dict[str, Sequence[str]]) -> dict[str, Any]:
@@ -111,18 +111,18 @@ def synonymy_candidates_ivf(
     empty = np.zeros(0, dtype=np.int64)
     if n < 2 or not len(new_idx):
         return empty, empty, np.zeros(0, np.float32), 0
-    x = np.asarray(vectors, dtype=np.float16)  # one copy in RAM, half the size of float32
+    x = np.asarray(vectors, dtype=np.float32)  # one copy in RAM: gathers below are plain copies
     lists = int(min(16384, max(8, round(np.sqrt(probes * n)))))
     probes = min(probes, lists)
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, 16 * lists), replace=False))
-    km = faiss.Kmeans(d, lists, niter=6, seed=seed, spherical=True, min_points_per_centroid=1, max_points_per_centroid=16)
-    km.train(np.ascontiguousarray(x[sample], dtype=np.float32))
+    sample = np.sort(rng.choice(n, size=min(n, 32 * lists), replace=False))
+    km = faiss.Kmeans(d, lists, niter=10, seed=seed, spherical=True, min_points_per_centroid=1, max_points_per_centroid=32)
+    km.train(np.ascontiguousarray(x[sample]))
     centroids = faiss.IndexFlatIP(d)
     centroids.add(km.centroids)
     near = np.zeros((n, probes), dtype=np.int32)
     for a in range(0, n, 1 << 16):
-        _, near[a : a + (1 << 16)] = centroids.search(np.ascontiguousarray(x[a : a + (1 << 16)], dtype=np.float32), probes)
+        _, near[a : a + (1 << 16)] = centroids.search(x[a : a + (1 << 16)], probes)
     home = near[:, 0].astype(np.int64)
     member_order = np.argsort(home, kind="stable")
     member_start = np.searchsorted(home[member_order], np.arange(lists + 1))
@@ -139,21 +139,20 @@ def synonymy_candidates_ivf(
         queries = q_rows[q_start[ell] : q_start[ell + 1]]
         if not len(members) or not len(queries):
             continue
-        m = np.asarray(x[members], dtype=np.float32)
+        m = x[members]
         for b in range(0, len(queries), block):
             qs = queries[b : b + block]
-            sims = np.asarray(x[qs], dtype=np.float32) @ m.T
+            sims = x[qs] @ m.T
             scored += sims.size
-            r, c = np.nonzero(sims >= pre)
-            rows_l.append(qs[r])
-            cols_l.append(members[c])
-    a = np.concatenate(rows_l)
-    c = np.concatenate(cols_l)
-    keep = a != c
-    a, c = a[keep], c[keep]
-    i, j = np.minimum(a, c), np.maximum(a, c)
-    key = np.unique(i * n + j)
+            hit_r, hit_c = np.nonzero(sims >= pre)
+            rows_l.append(qs[hit_r])
+            cols_l.append(members[hit_c])
+    src = np.concatenate(rows_l)
+    dst = np.concatenate(cols_l)
+    other = src != dst
+    src, dst = src[other], dst[other]
+    key = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
     i, j = key // n, key % n
     cos = pair_cosine(vectors, i, j)
-    keep = cos >= threshold
-    return i[keep], j[keep], cos[keep], scored
+    above = cos >= threshold
+    return i[above], j[above], cos[above], scored
