@@ -109,8 +109,9 @@ class RetrievalConfig:
     """Passages in the reset vector: the ``k`` most similar to the query; 0 = every passage
     (HippoRAG 2); -1 = every passage with ``cg``/``power``, the 200 best with ``push`` (whose
     cost grows with the seeded nodes; the effect on ranking is measured in ``benchmarks/results/scale.md``)."""
-    ann_nprobe: int = 32
-    """Approximate vector search (indexes built with ``graph.ann_min_rows``): inverted lists scanned."""
+    ann_nprobe: int = 8
+    """Approximate vector search (indexes built with ``graph.ann_min_rows``): inverted lists
+    scanned, of at most 1,024 (8 of 1,024: 0.8% of the rows as PQ codes)."""
     ann_candidates: int = 100
     """Approximate vector search: candidates per query whose cosines are recomputed exactly."""
     ppr_max_iter: int = 100

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hippo.graph.build import Graph, pair_cosine
-from hippo.retrieval.vectors import build_ivf, load_faiss
+from hippo.retrieval.vectors import build_ivf, load_faiss, read_rows
 from hippo.store.strings import hash_table, pack_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -111,7 +111,9 @@ def synonymy_candidates_ivf(
     empty = np.zeros(0, dtype=np.int64)
     if n < 2 or not len(new_idx):
         return empty, empty, np.zeros(0, np.float32), 0
-    x = np.asarray(vectors, dtype=np.float32)  # one copy in RAM: gathers below are plain copies
+    x = np.empty((n, d), dtype=np.float32)  # one copy in RAM: gathers below are plain copies
+    for a in range(0, n, 1 << 18):
+        x[a : a + (1 << 18)] = read_rows(vectors, a, a + (1 << 18))
     lists = int(min(16384, max(8, round(np.sqrt(probes * n)))))
     probes = min(probes, lists)
     rng = np.random.default_rng(seed)
@@ -153,6 +155,6 @@ def synonymy_candidates_ivf(
     src, dst = src[other], dst[other]
     key = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
     i, j = key // n, key % n
-    cos = pair_cosine(vectors, i, j)
+    cos = pair_cosine(x, i, j)  # the float32 copy holds the stored values exactly
     above = cos >= threshold
     return i[above], j[above], cos[above], scored
