@@ -45,12 +45,21 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
-EPS = 1e-7
+EPS = 3e-7
 """retrieval.ppr_push_eps, the default (the compare children build no engine)."""
 
 
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident set (VmHWM), in GB. Not ``ru_maxrss``: Linux carries that
+    across fork and exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def synth_dir(n: int) -> Path:
@@ -111,12 +120,12 @@ def child_build(n: int) -> None:
         import shutil
 
         shutil.rmtree(out)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    base_rss = peak_rss_gb()
     t = time.perf_counter()
     corpus = prepared(folder, emb.id, emb.dim)
     report = write_prepared(out, corpus, Config(), progress=lambda stage, s: log(f"  [build] {stage}: {s:.1f}s"))
     build_s = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = peak_rss_gb()
     print(json.dumps({**report, "build_s": round(build_s, 1), "peak_rss_gb": round(peak, 2),
                       "rss_before_build_gb": round(base_rss, 2)}))
 
@@ -135,20 +144,21 @@ def child_open(n: int) -> None:
     t = time.perf_counter()
     engine.retrieve("Who founded the company?", k=10)
     first = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rss = peak_rss_gb()
     print(json.dumps({"open_s": round(open_s, 3), "model_load_s": round(model_s, 2),
                       "first_query_ms": round(1000 * first, 1), "rss_after_first_query_gb": round(rss, 2)}))
 
 
 def child_method(n: int, method: str, queries: int) -> None:
     """PageRank latency and peak memory of one implementation from the saved reset vectors."""
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    base = peak_rss_gb()
     data = np.load(CACHE / f"resets-{n}.npz")
     files = index_dir(n) / (index_dir(n) / "CURRENT").read_text().strip()
     indptr = np.load(files / "adj_indptr.npy")
     indices = np.load(files / "adj_indices.npy")
     weights = np.load(files / "adj_data.npy")
     nodes_n = len(indptr) - 1
+    n_passages = int(json.loads((files / "manifest.json").read_text())["counts"]["passages"])
     resets = [(data["nodes"][a:b], data["mass"][a:b]) for a, b in zip(data["offsets"][:-1], data["offsets"][1:])][:queries]
     times = []
     t0 = time.perf_counter()
@@ -161,7 +171,7 @@ def child_method(n: int, method: str, queries: int) -> None:
         setup = time.perf_counter() - t0
         for nodes, mass in resets:
             t = time.perf_counter()
-            solver.run(nodes, mass, 0.5, EPS)
+            solver.run(nodes, mass, 0.5, EPS, refine_below=n_passages)
             times.append(time.perf_counter() - t)
     elif method == "scipy-power":
         import scipy.sparse as sp
@@ -194,7 +204,7 @@ def child_method(n: int, method: str, queries: int) -> None:
             times.append(time.perf_counter() - t)
     else:
         raise SystemExit(f"unknown method {method}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = peak_rss_gb()
     ms = 1000 * np.array(times)
     print(json.dumps({"method": method, "queries": len(times), "setup_s": round(setup, 2),
                       "ppr_ms": {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2)},
@@ -295,7 +305,7 @@ def measure(n: int, n_queries: int, n_exact: int, compare: bool, skip_build: boo
         r = ranker.local_reset(qvec[b : b + 1], qvec[b : b + 1], cfg, passage_k=PUSH_PASSAGE_SEEDS)
         resets.append((r.nodes, r.mass))
         t = time.perf_counter()
-        found, x = solver.push.run(r.nodes, r.mass, cfg.damping, cfg.ppr_push_eps)
+        found, x = solver.push.run(r.nodes, r.mass, cfg.damping, cfg.ppr_push_eps, refine_below=n_p)
         push_ms.append(1000 * (time.perf_counter() - t))
         pushes.append(solver.push.last_pushes)
         edges.append(solver.push.last_edges)

@@ -40,6 +40,10 @@ F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+REFINE_TOP = 256
+"""Estimates refined after a push (see :meth:`PushSolver.run`)."""
+
+
 class PushSolver:
     """Forward push over one graph: borrows the CSR arrays (memory-mapped arrays are fine)."""
 
@@ -68,7 +72,9 @@ class PushSolver:
         self.last_edges = 0
         """Edges scanned by the last :meth:`run`."""
 
-    def run(self, nodes: npt.ArrayLike, weights: npt.ArrayLike, damping: float = 0.5, eps: float = 1e-6) -> tuple[IntArray, F64]:
+    def run(
+        self, nodes: npt.ArrayLike, weights: npt.ArrayLike, damping: float = 0.5, eps: float = 1e-6, refine_below: int = 0
+    ) -> tuple[IntArray, F64]:
         """PageRank of the reset vector ``weights`` on ``nodes`` (normalised to sum 1).
 
         Returns ``(touched, score)``: every node with a non-zero estimate, ascending, and its
@@ -76,6 +82,11 @@ class PushSolver:
         without isolated nodes, so divide by ``score.sum()`` for a distribution). Nodes not
         listed have estimate 0, and every estimate is below the exact value by less than
         ``eps * deg / (1 - d)``. Raises ``ValueError`` when the reset has no positive mass.
+
+        ``refine_below``: the :data:`REFINE_TOP` best estimates among nodes with a smaller index
+        (the passages) also get the first two terms of what the residuals still owe them,
+        ``r(v) + d * sum_u r(u) w(u, v) / deg(u)`` (one look at their own edges): still lower
+        bounds, now within ``eps * deg * d^2 / (1 - d)``, 4x tighter at d = 0.5.
         """
         if not 0.0 <= damping < 1.0:
             raise ValueError(f"damping must be in [0, 1), not {damping}")
@@ -93,7 +104,7 @@ class PushSolver:
         if total <= 0:
             raise ValueError("reset vector has no positive mass")
         if self._kernel is not None:
-            return self._run_compiled(seeds, w / total, damping, eps)
+            return self._run_compiled(seeds, w / total, damping, eps, refine_below)
         p, r, deg = self._p, self._r, self.degree
         indptr, indices, data = self.indptr, self.indices, self.data
         np.add.at(r, seeds, w / total)
@@ -125,25 +136,49 @@ class PushSolver:
             cand = self._distinct(hot)
         self.last_pushes, self.last_edges = pushes, edges
         every = self._distinct(np.concatenate(touched))
-        nz = np.sort(every[p[every] > 0])
-        score = p[nz].copy()
+        return self._finish(every, damping, refine_below)
+
+    def _finish(self, every: IntArray, damping: float, refine_below: int) -> tuple[IntArray, F64]:
+        """Estimates of the touched nodes (refined below ``refine_below``), then clear the work arrays."""
+        p, r = self._p, self._r
+        if refine_below > 0:
+            nz = np.sort(every[p[every] > 0])
+            score = p[nz].copy()
+            low = np.flatnonzero(nz < refine_below)  # nz is sorted: these come first
+            if len(low) > REFINE_TOP:  # only the best estimates can change the top of the ranking
+                low = low[np.argpartition(-score[low], REFINE_TOP - 1)[:REFINE_TOP]]
+            if len(low):
+                score[low] += self._owed(nz[low], damping)
+        else:
+            nz = np.sort(every[p[every] > 0])
+            score = p[nz].copy()
         p[every] = 0.0
         r[every] = 0.0
         return nz, score
 
-    def _run_compiled(self, seeds: IntArray, w: F64, damping: float, eps: float) -> tuple[IntArray, F64]:
+    def _owed(self, nodes: IntArray, damping: float) -> F64:
+        """``r(v) + d * sum_u r(u) w(u, v) / deg(u)`` for each node (vectorised over its edges)."""
+        starts = self.indptr[nodes].astype(np.int64)
+        lens = self.indptr[nodes + 1].astype(np.int64) - starts
+        m = int(lens.sum())
+        first = np.cumsum(lens) - lens
+        pos = np.arange(m, dtype=np.int64) + np.repeat(starts - first, lens)
+        nbr = self.indices[pos]
+        deg = self.degree[nbr]
+        pull = np.where(deg > 0, self._r[nbr] * self.data[pos] / np.where(deg > 0, deg, 1.0), 0.0)
+        owner = np.repeat(np.arange(len(nodes)), lens)
+        out: F64 = self._r[nodes] + damping * np.bincount(owner, weights=pull, minlength=len(nodes))
+        return out
+
+    def _run_compiled(self, seeds: IntArray, w: F64, damping: float, eps: float, refine_below: int) -> tuple[IntArray, F64]:
         count, pushes, edges = self._kernel(
             self.indptr, self.indices, self.data, self.degree, seeds, w, damping, eps,
             self._p, self._r, self._queue, self._touched, self._flags,
         )
         self.last_pushes, self.last_edges = int(pushes), int(edges)
         every = self._touched[:count]
-        nz = np.sort(every[self._p[every] > 0])
-        score = self._p[nz].copy()
-        self._p[every] = 0.0
-        self._r[every] = 0.0
         self._flags[every] = 0
-        return nz, score
+        return self._finish(every, damping, refine_below)
 
     def _distinct(self, nodes: IntArray) -> IntArray:
         """``nodes`` without repeats, in linear time: each node's stamp ends at the position of
