@@ -81,9 +81,11 @@ products are order-dependent in the last bits; the exact check is not)."""
 def pair_cosine(vectors: FloatArray, i: IntArray, j: IntArray) -> FloatArray:
     """(k,) cosine of each pair ``(i[t], j[t])`` of L2-normalised rows, in float64 then
     rounded to float32: the same value whatever batch or block the pair was found in."""
-    a = np.asarray(vectors[i], dtype=np.float64)
-    b = np.asarray(vectors[j], dtype=np.float64)
-    cos: FloatArray = np.einsum("kd,kd->k", a, b).astype(np.float32)
+    cos: FloatArray = np.zeros(len(i), dtype=np.float32)
+    for s in range(0, len(i), 1 << 16):  # in chunks: 10^6 pairs gathered at once would be 6 GB
+        a = np.asarray(vectors[i[s : s + (1 << 16)]], dtype=np.float64)
+        b = np.asarray(vectors[j[s : s + (1 << 16)]], dtype=np.float64)
+        cos[s : s + (1 << 16)] = np.einsum("kd,kd->k", a, b)
     return cos
 
 

@@ -379,8 +379,10 @@ class HippoRAG2Ranker:
         lo = self.fact_search.floor(qf)
         out = []
         for b in range(idx.shape[0]):
-            span = (float(cos[b, 0]) - float(lo[b])) if idx.shape[1] else 0.0
-            out.append((idx[b], (cos[b] - lo[b]) / span if span > 0 else np.ones(idx.shape[1])))
+            ok = np.isfinite(cos[b])  # the probed lists may hold fewer than k rows
+            rows, c = idx[b][ok], cos[b][ok]
+            span = (float(c[0]) - float(lo[b])) if len(rows) else 0.0
+            out.append((rows, (c - lo[b]) / span if span > 0 else np.ones(len(rows))))
         return out
 
     def _passage_seeds_many(
@@ -407,9 +409,14 @@ class HippoRAG2Ranker:
         floor = self.passage_search.floor(qp)
         out = []
         for b in range(idx.shape[0]):
-            lo = min(float(floor[b]), float(cos[b].min()))
-            span = float(cos[b, 0]) - lo
-            out.append((idx[b], (cos[b] - lo) / span if span > 0 else np.ones(idx.shape[1]), None))
+            ok = np.isfinite(cos[b])  # the probed lists may hold fewer than k rows
+            rows, c = idx[b][ok], cos[b][ok]
+            if not len(rows):
+                out.append((rows, c, None))
+                continue
+            lo = min(float(floor[b]), float(c.min()))
+            span = float(c[0]) - lo
+            out.append((rows, (c - lo) / span if span > 0 else np.ones(len(rows)), None))
         return out
 
     def _rank_local(
@@ -512,8 +519,9 @@ class HippoRAG2Ranker:
         if dense is not None or self.passage_search is None:
             return self._dense_result(self.dense_scores(qp)[:, 0] if dense is None else dense, k)
         idx, cos = self.passage_search.search(qp, k)
+        ok = np.isfinite(cos[0])
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
-        return GraphRanking(idx[0], cos[0], empty_i, empty_f, empty_i, empty_f, "dense")
+        return GraphRanking(idx[0][ok], cos[0][ok], empty_i, empty_f, empty_i, empty_f, "dense")
 
     def _dense_result(self, scores: F64, k: int) -> GraphRanking:
         top = top_k_indices(scores, k)
