@@ -134,7 +134,13 @@ def test_sigkill_at_random_moments_leaves_old_or_new_and_resumes(corpora):
                 (late, rng.randint(1, 18 if late == "write" else 1), rng.uniform(0, 0.003))]
         for stage, nth, delay in plan:
             outcome, seen = run_and_kill(tmp / "b2.json", root, stage, nth, delay)
-            assert outcome == "killed", f"the run ended before its kill in {stage}: {seen[-2:]}"
+            if outcome == "finished":
+                # An earlier kill landed late enough (its delay is random) that the resume cache
+                # held most of this stage's work: the run printed fewer lines of it than planned
+                # and completed. That is a correct resume; it must equal the uninterrupted build.
+                assert sum(1 for s in seen if s[0] == stage) < nth, f"the run ended before its kill in {stage}: {seen[-2:]}"
+                assert gen_files(root) == new_files
+                break
             reached = seen[-1][0] if seen else "startup"  # the last stage it reported
             kills[reached] = kills.get(reached, 0) + 1
             checkpoints += max((d for s, d, _ in seen if s == "extract"), default=0)
