@@ -200,6 +200,20 @@ class GraphRanking:
     """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
 
 
+def _found_minmax(idx: IntArray, cos: F64, lo: float, below_all: bool = False) -> tuple[IntArray, F64]:
+    """The rows an approximate search found (the probed lists may hold fewer than k: the rest
+    are -inf) and their cosines min-max normalised between ``lo`` (with ``below_all``, at most
+    their own lowest) and the best one."""
+    ok = np.isfinite(cos)
+    rows, c = idx[ok], cos[ok]
+    if not len(rows):
+        return rows, c
+    if below_all:
+        lo = min(lo, float(c.min()))
+    span = float(c[0]) - lo
+    return rows, ((c - lo) / span if span > 0 else np.ones(len(rows)))
+
+
 def _ann_settings(config: RetrievalConfig | None) -> tuple[int | None, int | None]:
     return (None, None) if config is None else (config.ann_nprobe, config.ann_candidates)
 
@@ -377,13 +391,7 @@ class HippoRAG2Ranker:
             return self._scorer.top_facts(qf, k)
         idx, cos = self.fact_search.search(qf, k, *_ann_settings(config))
         lo = self.fact_search.floor(qf)
-        out = []
-        for b in range(idx.shape[0]):
-            ok = np.isfinite(cos[b])  # the probed lists may hold fewer than k rows
-            rows, c = idx[b][ok], cos[b][ok]
-            span = (float(c[0]) - float(lo[b])) if len(rows) else 0.0
-            out.append((rows, (c - lo[b]) / span if span > 0 else np.ones(len(rows))))
-        return out
+        return [_found_minmax(idx[b], cos[b], float(lo[b])) for b in range(idx.shape[0])]
 
     def _passage_seeds_many(
         self, qp: FloatArray, k: int, config: RetrievalConfig | None = None
@@ -407,17 +415,7 @@ class HippoRAG2Ranker:
             raise ValueError("an index with approximate passage search seeds its k best passages: set retrieval.passage_seed_top_k >= 1 (or -1)")
         idx, cos = self.passage_search.search(qp, k, *_ann_settings(config))
         floor = self.passage_search.floor(qp)
-        out = []
-        for b in range(idx.shape[0]):
-            ok = np.isfinite(cos[b])  # the probed lists may hold fewer than k rows
-            rows, c = idx[b][ok], cos[b][ok]
-            if not len(rows):
-                out.append((rows, c, None))
-                continue
-            lo = min(float(floor[b]), float(c.min()))
-            span = float(c[0]) - lo
-            out.append((rows, (c - lo) / span if span > 0 else np.ones(len(rows)), None))
-        return out
+        return [(*_found_minmax(idx[b], cos[b], float(floor[b]), below_all=True), None) for b in range(idx.shape[0])]
 
     def _rank_local(
         self,

@@ -187,7 +187,7 @@ def _write_value(path: Path, name: str, value: Any) -> str:
     search index) is moved in, then hashed in chunks: neither is held twice in memory."""
     if isinstance(value, Path):
         os.replace(value, path)
-        _fsync_file(path)
+        _fsync_dir(path)  # opening read-only and fsyncing works for files too
         return file_digest(path)
     if isinstance(value, np.ndarray) and value.nbytes > 1 << 26:
         with open(path, "wb") as fh:
@@ -198,14 +198,6 @@ def _write_value(path: Path, name: str, value: Any) -> str:
     data = _encode(name, value)
     _write_file(path, data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_digest(path: Path, chunk: int = 1 << 24) -> str:
