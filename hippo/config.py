@@ -101,11 +101,17 @@ class RetrievalConfig:
     node) or ``auto``: ``push`` from ``ppr_push_min_nodes`` graph nodes on, ``cg`` below."""
     ppr_push_min_nodes: int = 200_000
     """``auto`` solves by forward push on graphs with at least this many nodes."""
-    ppr_push_eps: float = 3e-7
-    """Forward push stops when every node's residual is below ``eps`` times its weighted degree.
-    Cost grows as 1/eps; on the synthetic 10^5-passage graph 1e-6 / 3e-7 / 1e-7 took 2.6 / 7.2 /
-    19.8 ms and left the top-10 passages equal to the exact solution for 94 / 95 / 98% of queries
-    (``benchmarks/results/scale.md``)."""
+    ppr_push_eps: float = 1e-7
+    """Forward push stops when every node's residual is below ``eps`` times its weighted degree
+    (the floor when ``ppr_push_certify`` is on). Cost grows as 1/eps; on the synthetic
+    10^5-passage graph 1e-6 / 3e-7 / 1e-7 took 2.6 / 7.2 / 19.8 ms and left the top-10 passages
+    equal to the exact solution for 94 / 95 / 98% of queries (``benchmarks/results/scale.md``)."""
+    ppr_push_certify: bool = True
+    """Push first to ``ppr_push_eps_start``, then divide the threshold by 3 (pushing on, no work
+    redone) until the error bounds prove the top ``k`` passages by PageRank are exact, or
+    ``ppr_push_eps`` is reached: most queries stop early; near-ties go to the floor."""
+    ppr_push_eps_start: float = 3e-6
+    """The first threshold of a certified push (see ``ppr_push_certify``)."""
     passage_seed_top_k: int = -1
     """Passages in the reset vector: the ``k`` most similar to the query; 0 = every passage
     (HippoRAG 2); -1 = every passage with ``cg``/``power``, the 200 best with ``push`` (whose
@@ -224,6 +230,8 @@ class Config:
         _check(self.retrieval.ppr_method in ("auto", "cg", "power", "push"), "retrieval.ppr_method", self.retrieval.ppr_method, "auto, cg, power, push")
         _check(self.retrieval.ppr_push_min_nodes >= 0, "retrieval.ppr_push_min_nodes", self.retrieval.ppr_push_min_nodes, "an integer >= 0")
         _check(0.0 < self.retrieval.ppr_push_eps < 1.0, "retrieval.ppr_push_eps", self.retrieval.ppr_push_eps, "a number in (0, 1)")
+        _check(0.0 < self.retrieval.ppr_push_eps_start < 1.0, "retrieval.ppr_push_eps_start",
+               self.retrieval.ppr_push_eps_start, "a number in (0, 1); below ppr_push_eps it is ppr_push_eps")
         _check(self.retrieval.passage_seed_top_k >= -1, "retrieval.passage_seed_top_k", self.retrieval.passage_seed_top_k, "an integer >= -1 (-1 = auto, 0 = all)")
         _check(self.retrieval.ann_nprobe >= 1, "retrieval.ann_nprobe", self.retrieval.ann_nprobe, "an integer >= 1")
         _check(self.retrieval.ann_candidates >= 1, "retrieval.ann_candidates", self.retrieval.ann_candidates, "an integer >= 1")

@@ -20,9 +20,18 @@ mass, and passages, whose degrees are small, get the tightest bound.
 **Cost.** Proportional to the edges of the nodes pushed, not to the graph: at most
 ``1 / ((1 - d) eps)`` mass units, independent of the number of nodes. With numba installed
 (``pip install 'hippo[scale]'``) a compiled first-in-first-out queue does the pushes (about
-100 ns per edge on a 6-million-node graph, where most accesses miss the cache); without it,
+70 ns per edge on a 6-million-node graph, where most accesses miss the cache); without it,
 every node that qualifies in a round is pushed at once with vectorised CSR gathers (a few dozen
 numpy calls per round, about ``log(1/eps) / log(1/d)`` rounds, 3-4x slower per edge). Both meet the same bound; their estimates differ within it.
+
+**Certified top k.** The same bounds give every passage an interval: its (refined) estimate
+below, plus its error bound above. When the smallest lower bound among the ``k`` best is at
+least every other passage's upper bound, those ``k`` are provably the exact top ``k`` (as a
+set). :meth:`PushSolver.run` with ``certify=k`` starts at a coarse ``eps``, checks, and only if
+the proof fails lowers ``eps`` (by 3) and pushes on from the residuals it has (nothing is
+redone), down to a floor. Most queries are proved at a coarse ``eps``; near-ties at the k-th
+place go to the floor. The residual is stored divided by the degree, so the threshold is the
+same ``eps`` for every node and each edge costs one random access.
 
 Not thread-safe: a solver reuses its work arrays (clearing only what a query touched), so
 give each thread its own :class:`PushSolver` or serialise calls.
@@ -60,20 +69,32 @@ class PushSolver:
         if self.degree.shape != (self.n,):
             raise ValueError(f"degree has shape {self.degree.shape}, graph has {self.n} nodes")
         self._p = np.zeros(self.n)
-        self._r = np.zeros(self.n)
+        self._q = np.zeros(self.n)  # residual / degree: one threshold, eps, for every node
         self._stamp = np.zeros(self.n, dtype=np.int64)  # scratch for de-duplication, never cleared
+        self._colnorm: F64 | None = None  # w(u, v) / deg(v) per adjacency entry, made on first use
+        self._top_degree: dict[int, float] = {}
         self._kernel = _compiled_kernel()
-        if self._kernel is not None:
-            self._queue = np.zeros(max(self.n, 1), dtype=np.int64)
-            self._touched = np.zeros(max(self.n, 1), dtype=np.int64)
-            self._flags = np.zeros(max(self.n, 1), dtype=np.uint8)  # 1 = touched, 2 = queued
+        self._queue = np.zeros(max(self.n, 1), dtype=np.int64)
+        self._touched = np.zeros(max(self.n, 1), dtype=np.int64)
+        self._count = 0
         self.last_pushes = 0
         """Node pushes of the last :meth:`run` (for benchmarks)."""
         self.last_edges = 0
         """Edges scanned by the last :meth:`run`."""
+        self.last_eps = 0.0
+        """The threshold the last :meth:`run` stopped at."""
+        self.last_certified: bool | None = None
+        """Whether the last :meth:`run` with ``certify`` proved its top passages (None without)."""
 
     def run(
-        self, nodes: npt.ArrayLike, weights: npt.ArrayLike, damping: float = 0.5, eps: float = 1e-6, refine_below: int = 0
+        self,
+        nodes: npt.ArrayLike,
+        weights: npt.ArrayLike,
+        damping: float = 0.5,
+        eps: float = 1e-6,
+        refine_below: int = 0,
+        certify: int = 0,
+        eps_start: float | None = None,
     ) -> tuple[IntArray, F64]:
         """PageRank of the reset vector ``weights`` on ``nodes`` (normalised to sum 1).
 
@@ -87,11 +108,21 @@ class PushSolver:
         (the passages) also get the first two terms of what the residuals still owe them,
         ``r(v) + d * sum_u r(u) w(u, v) / deg(u)`` (one look at their own edges): still lower
         bounds, now within ``eps * deg * d^2 / (1 - d)``, 4x tighter at d = 0.5.
+
+        ``certify`` (k > 0, with ``refine_below``): push first to ``eps_start`` (default
+        ``27 * eps``), and after each stage check whether the ``k`` best refined estimates among
+        the passages are provably the exact top ``k``: the smallest of their lower bounds is at
+        least every other passage's upper bound (estimate plus the error bound above). If not,
+        divide the threshold by 3 and push on from where the last stage stopped (no work is
+        redone), down to ``eps``. :attr:`last_certified` says how it ended; most queries stop
+        well above ``eps``.
         """
         if not 0.0 <= damping < 1.0:
             raise ValueError(f"damping must be in [0, 1), not {damping}")
         if eps <= 0:
             raise ValueError(f"eps must be > 0, not {eps}")
+        if certify and refine_below <= 0:
+            raise ValueError("certify needs refine_below (the passages whose top is certified)")
         seeds = np.asarray(nodes, dtype=np.int64).ravel()
         w = np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
         if seeds.shape != w.shape:
@@ -103,21 +134,58 @@ class PushSolver:
         total = w.sum()
         if total <= 0:
             raise ValueError("reset vector has no positive mass")
+        if self._colnorm is None:
+            self._colnorm = column_normalised(self.indices, self.data, self.degree)
+        self._count = 0
+        self.last_pushes = self.last_edges = 0
+        self.last_certified = None
+        level = eps if not certify else max(eps, eps_start if eps_start is not None else 27 * eps)
+        self._push(seeds, w / total, damping, level)
+        best: tuple[IntArray, F64] | None = None
+        while certify:
+            best, ok = self._certify(certify, damping, level, refine_below)
+            self.last_certified = ok
+            if ok or level <= eps:
+                break
+            level = max(eps, level / 3)
+            self._push(seeds[:0], w[:0], damping, level)
+        self.last_eps = level
+        return self._finish(damping, refine_below, best)
+
+    def _push(self, seeds: IntArray, w: F64, damping: float, eps: float) -> None:
+        """Add ``w`` at ``seeds`` to the residuals, then push every node at or above ``eps``."""
+        assert self._colnorm is not None
         if self._kernel is not None:
-            return self._run_compiled(seeds, w / total, damping, eps, refine_below)
-        p, r, deg = self._p, self._r, self.degree
-        indptr, indices, data = self.indptr, self.indices, self.data
-        np.add.at(r, seeds, w / total)
-        touched = [seeds]
-        cand = self._distinct(seeds)
+            count, pushes, edges = self._kernel(
+                self.indptr, self.indices, self._colnorm, self.degree, seeds, w, damping, eps,
+                self._p, self._q, self._queue, self._touched, self._count,
+            )
+        else:
+            count, pushes, edges = self._push_rounds(seeds, w, damping, eps)
+        self._count = int(count)
+        self.last_pushes += int(pushes)
+        self.last_edges += int(edges)
+
+    def _push_rounds(self, seeds: IntArray, w: F64, damping: float, eps: float) -> tuple[int, int, int]:
+        """The numpy push: every node at or above ``eps`` in a round is pushed at once."""
+        p, q, deg, colnorm = self._p, self._q, self.degree, self._colnorm
+        assert colnorm is not None
+        indptr, indices = self.indptr, self.indices
+        touched = [self._touched[: self._count]]
+        if len(seeds):
+            isolated = deg[seeds] <= 0
+            np.add.at(p, seeds[isolated], w[isolated])  # an isolated node keeps its own reset mass
+            np.add.at(q, seeds[~isolated], w[~isolated] / deg[seeds[~isolated]])
+            touched.append(seeds)
+        cand = self._distinct(np.concatenate(touched))
         pushes = edges = 0
         while len(cand):
-            active = cand[r[cand] >= eps * deg[cand]]
+            active = cand[q[cand] >= eps]
             if not len(active):
                 break
-            mass = r[active]
-            r[active] = 0.0
-            p[active] += mass
+            mass = q[active]
+            q[active] = 0.0
+            p[active] += mass * deg[active]
             pushes += len(active)
             starts = indptr[active].astype(np.int64)
             lens = indptr[active + 1].astype(np.int64) - starts
@@ -129,31 +197,59 @@ class PushSolver:
             first = np.cumsum(lens) - lens
             pos = np.arange(m, dtype=np.int64) + np.repeat(starts - first, lens)
             nbr = indices[pos]
-            share = np.repeat(damping * mass / np.where(deg[active] > 0, deg[active], 1.0), lens)
-            np.add.at(r, nbr, data[pos] * share)
+            np.add.at(q, nbr, colnorm[pos] * np.repeat(damping * mass, lens))
             touched.append(nbr)
-            hot = nbr[r[nbr] >= eps * deg[nbr]]
+            hot = nbr[q[nbr] >= eps]
             cand = self._distinct(hot)
-        self.last_pushes, self.last_edges = pushes, edges
         every = self._distinct(np.concatenate(touched))
-        return self._finish(every, damping, refine_below)
+        every = every[(p[every] > 0) | (q[every] > 0)]
+        self._touched[: len(every)] = every
+        return len(every), pushes, edges
 
-    def _finish(self, every: IntArray, damping: float, refine_below: int) -> tuple[IntArray, F64]:
+    def _refined(self, damping: float, refine_below: int) -> tuple[IntArray, F64, IntArray, F64]:
+        """Passages with an estimate and their estimates, then the :data:`REFINE_TOP` best of
+        them (positions into the first two) and their refined estimates."""
+        every = self._touched[: self._count]
+        rows = every[every < refine_below]
+        rows = rows[self._p[rows] > 0]
+        est = self._p[rows]
+        best = np.arange(len(rows))
+        if len(best) > REFINE_TOP:  # only the best estimates can change the top of the ranking
+            best = np.argpartition(-est, REFINE_TOP - 1)[:REFINE_TOP]
+        return rows, est, best, est[best] + self._owed(rows[best], damping)
+
+    def _certify(self, k: int, damping: float, eps: float, refine_below: int) -> tuple[tuple[IntArray, F64], bool]:
+        """The refined passages and estimates, and whether their ``k`` best are the exact top ``k``
+        (see :meth:`run`)."""
+        rows, est, best, low = self._refined(damping, refine_below)
+        if refine_below not in self._top_degree:
+            self._top_degree[refine_below] = float(self.degree[:refine_below].max(initial=0.0))
+        rest = np.ones(len(rows), dtype=bool)
+        rest[best] = False
+        # a passage not refined (or never reached) is below its estimate plus eps deg / (1 - d)
+        ceiling = (est[rest].max() if rest.any() else 0.0) + eps * self._top_degree[refine_below] / (1.0 - damping)
+        kk = min(k, len(best))
+        order = np.argsort(-low, kind="stable")
+        top, others = order[:kk], order[kk:]
+        if len(others):  # a refined passage is below its refined estimate plus eps deg d^2 / (1 - d)
+            ceiling = max(ceiling, float((low[others] + eps * self.degree[rows[best[others]]] * damping**2 / (1.0 - damping)).max()))
+        ok = kk > 0 and float(low[top].min()) >= ceiling
+        return (rows[best], low), ok
+
+    def _finish(self, damping: float, refine_below: int, refined: tuple[IntArray, F64] | None) -> tuple[IntArray, F64]:
         """Estimates of the touched nodes (refined below ``refine_below``), then clear the work arrays."""
-        p, r = self._p, self._r
+        p, q = self._p, self._q
+        every = self._touched[: self._count]
+        nz = np.sort(every[p[every] > 0])
+        score = p[nz].copy()
         if refine_below > 0:
-            nz = np.sort(every[p[every] > 0])
-            score = p[nz].copy()
-            low = np.flatnonzero(nz < refine_below)  # nz is sorted: these come first
-            if len(low) > REFINE_TOP:  # only the best estimates can change the top of the ranking
-                low = low[np.argpartition(-score[low], REFINE_TOP - 1)[:REFINE_TOP]]
-            if len(low):
-                score[low] += self._owed(nz[low], damping)
-        else:
-            nz = np.sort(every[p[every] > 0])
-            score = p[nz].copy()
+            if refined is None:
+                rows, _, best, low = self._refined(damping, refine_below)
+                refined = (rows[best], low)
+            score[np.searchsorted(nz, refined[0])] = refined[1]
         p[every] = 0.0
-        r[every] = 0.0
+        q[every] = 0.0
+        self._count = 0
         return nz, score
 
     def _owed(self, nodes: IntArray, damping: float) -> F64:
@@ -163,22 +259,10 @@ class PushSolver:
         m = int(lens.sum())
         first = np.cumsum(lens) - lens
         pos = np.arange(m, dtype=np.int64) + np.repeat(starts - first, lens)
-        nbr = self.indices[pos]
-        deg = self.degree[nbr]
-        pull = np.where(deg > 0, self._r[nbr] * self.data[pos] / np.where(deg > 0, deg, 1.0), 0.0)
+        pull = self._q[self.indices[pos]] * self.data[pos]  # r(u) / deg(u) = q(u)
         owner = np.repeat(np.arange(len(nodes)), lens)
-        out: F64 = self._r[nodes] + damping * np.bincount(owner, weights=pull, minlength=len(nodes))
+        out: F64 = self._q[nodes] * self.degree[nodes] + damping * np.bincount(owner, weights=pull, minlength=len(nodes))
         return out
-
-    def _run_compiled(self, seeds: IntArray, w: F64, damping: float, eps: float, refine_below: int) -> tuple[IntArray, F64]:
-        count, pushes, edges = self._kernel(
-            self.indptr, self.indices, self.data, self.degree, seeds, w, damping, eps,
-            self._p, self._r, self._queue, self._touched, self._flags,
-        )
-        self.last_pushes, self.last_edges = int(pushes), int(edges)
-        every = self._touched[:count]
-        self._flags[every] = 0
-        return self._finish(every, damping, refine_below)
 
     def _distinct(self, nodes: IntArray) -> IntArray:
         """``nodes`` without repeats, in linear time: each node's stamp ends at the position of
@@ -203,24 +287,28 @@ def _compiled_kernel() -> Any:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(indptr, indices, data, deg, seeds, w, damping, eps, p, r, queue, touched, flags):  # type: ignore[no-untyped-def]
+    def kernel(indptr, indices, colnorm, deg, seeds, w, damping, eps, p, q, queue, touched, count):  # type: ignore[no-untyped-def]
+        # q is the residual divided by the degree, so the threshold is eps for every node and the
+        # weight w(u, v) / deg(v) is read in edge order: one random access per edge. A node is
+        # queued when its q crosses eps (at most once at a time: only its push lowers q) and
+        # recorded as touched when q leaves 0 while it has no estimate (once per run).
         n = queue.shape[0]
-        count = 0
+        for i in range(seeds.shape[0]):
+            s = seeds[i]
+            if q[s] == 0.0 and p[s] == 0.0:
+                touched[count] = s
+                count += 1
+            if deg[s] <= 0:
+                p[s] += w[i]  # isolated: keeps its own reset mass
+            else:
+                q[s] += w[i] / deg[s]
         head = 0
         tail = 0
         size = 0
-        for i in range(seeds.shape[0]):
-            s = seeds[i]
-            r[s] += w[i]
-            if flags[s] == 0:
-                flags[s] = 1
-                touched[count] = s
-                count += 1
-        for i in range(seeds.shape[0]):
-            s = seeds[i]
-            if flags[s] < 2 and r[s] >= eps * deg[s]:
-                flags[s] = 2
-                queue[tail] = s
+        for i in range(count):  # a new run's seeds, or every node touched so far when resuming
+            v = touched[i]
+            if q[v] >= eps:
+                queue[tail] = v
                 tail = (tail + 1) % n
                 size += 1
         pushes = 0
@@ -229,26 +317,21 @@ def _compiled_kernel() -> Any:
             u = queue[head]
             head = (head + 1) % n
             size -= 1
-            flags[u] = 1
-            ru = r[u]
-            if ru < eps * deg[u]:
-                continue
-            p[u] += ru
-            r[u] = 0.0
+            qu = q[u]
+            p[u] += qu * deg[u]
+            q[u] = 0.0
             pushes += 1
-            if deg[u] <= 0:
-                continue
-            share = damping * ru / deg[u]
+            share = damping * qu
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 edges += 1
-                if flags[v] == 0:
-                    flags[v] = 1
+                old = q[v]
+                new = old + share * colnorm[e]
+                q[v] = new
+                if old == 0.0 and new != 0.0 and p[v] == 0.0:
                     touched[count] = v
                     count += 1
-                r[v] += share * data[e]
-                if flags[v] == 1 and r[v] >= eps * deg[v]:
-                    flags[v] = 2
+                if old < eps <= new:
                     queue[tail] = v
                     tail = (tail + 1) % n
                     size += 1
@@ -256,6 +339,16 @@ def _compiled_kernel() -> Any:
 
     _KERNEL.append(kernel)
     return kernel
+
+
+def column_normalised(indices: npt.NDArray[Any], data: npt.NDArray[Any], degree: F64) -> F64:
+    """``w(u, v) / deg(v)`` for every adjacency entry ``(u, v)`` (0 where ``deg(v)`` is 0)."""
+    out = np.empty(len(indices), dtype=np.float64)
+    step = 1 << 22
+    for a in range(0, len(indices), step):
+        d = degree[np.asarray(indices[a : a + step])]
+        out[a : a + step] = np.where(d > 0, np.asarray(data[a : a + step]) / np.where(d > 0, d, 1.0), 0.0)
+    return out
 
 
 def push_ppr(

@@ -456,7 +456,8 @@ class HippoRAG2Ranker:
                 nodes = np.flatnonzero(column > 0)
                 mass = column[nodes]
             if method == "push":
-                found, x = self.solver.push.run(nodes, mass, config.damping, config.ppr_push_eps, refine_below=n_p)
+                found, x = self.solver.push.run(nodes, mass, config.damping, config.ppr_push_eps, refine_below=n_p,
+                                                certify=k if config.ppr_push_certify else 0, eps_start=config.ppr_push_eps_start)
                 on_p = found < n_p
                 prow_hit, pmass = found[on_p], x[on_p] / x.sum()
             else:
