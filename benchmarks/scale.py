@@ -12,10 +12,12 @@ code as ``hippo index`` with the extraction and embedding already done. Then mea
 * ``build_s``, ``peak_rss_gb``: the index build in a child process (synonymy included);
 * ``open_s``: ``open_index`` in a fresh process with the embedder already loaded (ready to
   query: a first query follows; ``first_query_ms`` shows what the first call still pays);
-* ``ppr_ms``: the PageRank step alone (forward push from each query's reset vector: its linked
-  facts' entities and its 200 most similar passages), and ``top10_exact_frac``: the share of
-  queries whose top-10 passages by PageRank mass equal those of the exact solution (conjugate
-  gradients to 1e-10) from the same reset vector;
+* ``ppr_ms``: the PageRank step alone (certified forward push from each query's reset vector:
+  its linked facts' entities and its 200 most similar passages), and ``top10_exact_frac``: the
+  share of queries whose top-10 passages by PageRank mass equal those of the exact solution from
+  the same reset vector: proved by the push's error bounds (certified), or checked against
+  conjugate gradients to 1e-10 (every uncertified query, and ``--exact`` certified ones as a
+  check of the proof);
 * ``retrieve_ms``: ``Engine.retrieve`` end to end on query texts, query embedding (MiniLM, one
   query at a time) and spaCy NER included; ``batch_qps``: ``retrieve_many`` over 1,000 queries;
 * recall of the approximate parts against exact search: fact linking (top-5), passage seeds
@@ -45,8 +47,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
-EPS = 3e-7
-"""retrieval.ppr_push_eps, the default (the compare children build no engine)."""
+EPS, EPS_START = 1e-7, 3e-6
+"""retrieval.ppr_push_eps and ppr_push_eps_start, the defaults (the compare children build no
+engine; they certify the top 10 as the engine does)."""
 
 
 def log(*args: Any) -> None:
@@ -171,7 +174,7 @@ def child_method(n: int, method: str, queries: int) -> None:
         setup = time.perf_counter() - t0
         for nodes, mass in resets:
             t = time.perf_counter()
-            solver.run(nodes, mass, 0.5, EPS, refine_below=n_passages)
+            solver.run(nodes, mass, 0.5, EPS, refine_below=n_passages, certify=10, eps_start=EPS_START)
             times.append(time.perf_counter() - t)
     elif method == "scipy-power":
         import scipy.sparse as sp
@@ -299,24 +302,33 @@ def measure(n: int, n_queries: int, n_exact: int, compare: bool, skip_build: boo
     relations = json.loads((folder / "relations.json").read_text())
 
     # PageRank alone, from the reset vectors of the planted query vectors.
-    log(f"[ppr] {n_queries} queries: forward push, then exact cg on the same reset vectors ({n_exact})")
-    resets, push_ms, push_sets, pushes, edges = [], [], [], [], []
+    log(f"[ppr] {n_queries} queries: certified forward push, then exact cg on the same reset vectors "
+        f"(every uncertified query and {n_exact} certified ones)")
+    resets, push_ms, push_sets, pushes, edges, certified, eps_end = [], [], [], [], [], [], []
+    certify = 10 if cfg.ppr_push_certify else 0
     for b in range(n_queries):
         r = ranker.local_reset(qvec[b : b + 1], qvec[b : b + 1], cfg, passage_k=PUSH_PASSAGE_SEEDS)
         resets.append((r.nodes, r.mass))
         t = time.perf_counter()
-        found, x = solver.push.run(r.nodes, r.mass, cfg.damping, cfg.ppr_push_eps, refine_below=n_p)
+        found, x = solver.push.run(r.nodes, r.mass, cfg.damping, cfg.ppr_push_eps, refine_below=n_p,
+                                   certify=certify, eps_start=cfg.ppr_push_eps_start)
         push_ms.append(1000 * (time.perf_counter() - t))
         pushes.append(solver.push.last_pushes)
         edges.append(solver.push.last_edges)
+        certified.append(bool(solver.push.last_certified))
+        eps_end.append(solver.push.last_eps)
         on_p = found < n_p
         push_sets.append(found[on_p][np.argsort(-x[on_p], kind="stable")[:10]])
     offsets = np.concatenate([[0], np.cumsum([len(a) for a, _ in resets])])
     np.savez(CACHE / f"resets-{n}.npz", nodes=np.concatenate([a for a, _ in resets]),
              mass=np.concatenate([m for _, m in resets]), offsets=offsets)
-    same, overlap, cg_ms = [], [], []
-    for a in range(0, n_exact, 16):
-        block = range(a, min(a + 16, n_exact))
+    # A certified top-10 is proved equal to the exact one by the error bounds; cg checks every
+    # query without a certificate and a sample of certified ones (the proof's own check).
+    check = [b for b in range(n_queries) if not certified[b]] + [b for b in range(n_queries) if certified[b]][:n_exact]
+    same_by: dict[int, bool] = {}
+    overlap, cg_ms = [], []
+    for a in range(0, len(check), 16):
+        block = check[a : a + 16]
         v = np.zeros((solver.n, len(block)))
         for j, b in enumerate(block):
             np.add.at(v[:, j], resets[b][0], resets[b][1])
@@ -325,9 +337,13 @@ def measure(n: int, n_queries: int, n_exact: int, compare: bool, skip_build: boo
         cg_ms.append(1000 * (time.perf_counter() - t) / len(block))
         for j, b in enumerate(block):
             top = np.argsort(-pi[:n_p, j], kind="stable")[:10]
-            same.append(set(top.tolist()) == set(push_sets[b].tolist()))
+            same_by[b] = set(top.tolist()) == set(push_sets[b].tolist())
             overlap.append(len(set(top.tolist()) & set(push_sets[b].tolist())) / 10)
-    log(f"[ppr] push p50 {np.median(push_ms):.2f} ms; top-10 identical {np.mean(same):.3f}; cg {np.median(cg_ms):.0f} ms/query")
+    same = [same_by.get(b, True) if certified[b] else same_by[b] for b in range(n_queries)]
+    cert_checked = [same_by[b] for b in check if certified[b]]
+    log(f"[ppr] push p50 {np.median(push_ms):.2f} ms; certified {np.mean(certified):.3f}; top-10 identical {np.mean(same):.3f} "
+        f"(uncertified: {sum(same_by[b] for b in check if not certified[b])}/{sum(not c for c in certified)} by cg; "
+        f"certified checked by cg: {sum(cert_checked)}/{len(cert_checked)}); cg {np.median(cg_ms):.0f} ms/query")
 
     # Effect of seeding the 200 best passages instead of every passage (HippoRAG 2's reset).
     n_trunc = min(20 if n < 10**6 else 8, n_exact)
@@ -402,10 +418,15 @@ def measure(n: int, n_queries: int, n_exact: int, compare: bool, skip_build: boo
             "edge_counts": engine.manifest["counts"]["edges"],
             "build": build,
             "open": opened,
-            "ppr": {"queries": n_queries, "exact_checked": len(same), "top10_overlap": round(float(np.mean(overlap)), 4),
+            "ppr": {"queries": n_queries, "certified": round(float(np.mean(certified)), 4),
+                    "uncertified_checked_by_cg": int(sum(not c for c in certified)),
+                    "uncertified_identical": int(sum(same_by[b] for b in check if not certified[b])),
+                    "certified_checked_by_cg": len(cert_checked), "certified_identical": int(sum(cert_checked)),
+                    "top10_overlap_checked": round(float(np.mean(overlap)), 4),
                     "pushes_p50": int(np.median(pushes)), "edges_scanned_p50": int(np.median(edges)),
+                    "eps_end_p50": float(np.median(eps_end)), "eps_end_max": float(np.max(eps_end)),
                     "exact_cg_ms_per_query": round(float(np.median(cg_ms)), 1),
-                    "eps": cfg.ppr_push_eps, "passage_seeds": 200},
+                    "eps": cfg.ppr_push_eps, "eps_start": cfg.ppr_push_eps_start, "certify_top": certify, "passage_seeds": 200},
             "reset_all_passages_vs_200": {"queries": n_trunc, "top10_identical": round(float(np.mean(trunc_same)), 3),
                                           "top10_overlap": round(float(np.mean(trunc_overlap)), 3)},
             "recall": rec,
@@ -455,8 +476,8 @@ def musique_effects() -> dict[str, Any]:
         ("exact, 500 best passages seeded", engine, {"retrieval.ppr_method": "cg", "retrieval.passage_seed_top_k": 500}),
         ("exact, 200 best passages seeded", engine, {"retrieval.ppr_method": "cg", "retrieval.passage_seed_top_k": 200}),
         ("exact, 50 best passages seeded", engine, {"retrieval.ppr_method": "cg", "retrieval.passage_seed_top_k": 50}),
-        ("push (eps 3e-7), every passage seeded", engine, {"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 0}),
-        ("push (eps 3e-7), 200 best seeded: auto at scale", engine, {"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 200}),
+        ("push (certified, floor 1e-7), every passage seeded", engine, {"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 0}),
+        ("push (certified, floor 1e-7), 200 best seeded: auto at scale", engine, {"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 200}),
     ]
     f = engine.files
     out = CACHE / "musique100-approximate"
@@ -483,10 +504,41 @@ def musique_effects() -> dict[str, Any]:
             "exact_edges": engine.manifest["counts"]["edges"]}
 
 
+def real_synonymy() -> dict[str, Any]:
+    """Recall and time of the blocked inverted-list synonymy search against the exact all-pairs
+    product on the real (MiniLM) entity vectors of the MuSiQue-100 and 2wiki indexes."""
+    from hippo.graph.build import synonymy_candidates
+    from hippo.store import read_index_files
+    from hippo.store.compact import synonymy_candidates_ivf
+
+    out: dict[str, Any] = {}
+    for name in ("musique100-openie", "2wiki-spacy"):
+        folder = CACHE / name
+        if not (folder / "CURRENT").exists():
+            log(f"[real-synonymy] {folder} missing: run benchmarks/musique.py / benchmarks/ablation.py first; skipped")
+            continue
+        vec = np.asarray(read_index_files(folder).array("entity_vectors.npy"), dtype=np.float32)
+        t = time.perf_counter()
+        i, j, _, _ = synonymy_candidates(vec, 0.8)
+        exact_s = time.perf_counter() - t
+        t = time.perf_counter()
+        ai, aj, _, scored = synonymy_candidates_ivf(vec, 0.8)
+        ivf_s = time.perf_counter() - t
+        exact = set(zip(i.tolist(), j.tolist()))
+        found = set(zip(ai.tolist(), aj.tolist()))
+        out[name] = {"entities": len(vec), "exact_pairs": len(exact), "found": len(exact & found),
+                     "false": len(found - exact), "recall": round(len(exact & found) / max(1, len(exact)), 4),
+                     "exact_s": round(exact_s, 2), "ivf_s": round(ivf_s, 2), "ivf_pairs_scored": int(scored)}
+        log(f"[real-synonymy] {name}: {out[name]}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--passages", type=int, help="synthetic corpus size")
     ap.add_argument("--musique", action="store_true", help="recall on MuSiQue-100 as the large-index parts are switched on")
+    ap.add_argument("--real-synonymy", action="store_true",
+                    help="recall of the inverted-list synonymy search on the real MuSiQue-100 and 2wiki entity vectors")
     ap.add_argument("--json", action="store_true", help="print the contract JSON line on stdout")
     ap.add_argument("--queries", type=int, default=200, help="queries timed one at a time")
     ap.add_argument("--exact", type=int, default=100, help="queries checked against exact PageRank")
@@ -502,8 +554,11 @@ def main() -> None:
         result = musique_effects()
         (RESULTS / "scale-musique.json").write_text(json.dumps(result, indent=1) + "\n")
         return None
+    if args.real_synonymy:
+        (RESULTS / "scale-real-synonymy.json").write_text(json.dumps(real_synonymy(), indent=1) + "\n")
+        return None
     if args.passages is None:
-        ap.error("--passages N (or --musique) is required")
+        ap.error("--passages N (or --musique or --real-synonymy) is required")
     if args.child == "build":
         return child_build(args.passages)
     if args.child == "open":

@@ -169,13 +169,20 @@ def test_push_path_ranks_like_the_exact_path(tmp_path):
     corpus, emb, _, _ = synthetic_corpus(seed=1)
     write_prepared(tmp_path / "idx", corpus, Config())
     exact = open_index(tmp_path / "idx", embedder=emb)
-    push = exact.with_overrides({"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 0, "retrieval.ppr_push_eps": 1e-9})
+    push = exact.with_overrides({"retrieval.ppr_method": "push", "retrieval.passage_seed_top_k": 0, "retrieval.ppr_push_eps": 1e-9,
+                                 "retrieval.ppr_push_certify": False})
+    certified = push.with_overrides({"retrieval.ppr_push_certify": True})
     queries = [f"what did entity {i} {chr(97 + i % 26)} do" for i in range(0, 300, 15)]
     for retriever in ("hippo", "hipporag2"):
         a = exact.retrieve_many(queries, k=10, retriever=retriever)
         b = push.retrieve_many(queries, k=10, retriever=retriever)
         assert [r.passage_ids for r in a] == [r.passage_ids for r in b]
         assert np.allclose([h.score for r in a for h in r.hits], [h.score for r in b for h in r.hits], rtol=1e-3)  # cg stops at a 1e-5 residual
+    # the certified push proves the top-10 set of the PageRank (hipporag2 ranks by it alone); the
+    # order inside it is that of estimates within the bound of the threshold it stopped at
+    a = exact.retrieve_many(queries, k=10, retriever="hipporag2")
+    c = certified.retrieve_many(queries, k=10, retriever="hipporag2")
+    assert [set(r.passage_ids) for r in a] == [set(r.passage_ids) for r in c]
     # truncating the passage reset to the 200 best keeps most of the top-10 (0.76 measured)
     top = exact.with_overrides({"retrieval.passage_seed_top_k": 200}).retrieve_many(queries, k=10, retriever="hipporag2")
     full = exact.retrieve_many(queries, k=10, retriever="hipporag2")
@@ -204,6 +211,17 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     new[twins[:30, 1]] = True
     ni, nj, _, _ = synonymy_candidates_ivf(ev, 0.8, new=new)
     assert all(new[a] or new[b] for a, b in zip(ni, nj)) and len(ni) >= 25
+
+    # the compiled list selection and threshold scan find exactly what the torch fallback finds
+    import hippo.store.compact as compact
+
+    saved = compact._NEAR[:], compact._HITS[:]
+    try:
+        compact._NEAR[:], compact._HITS[:] = [None], [None]
+        fi, fj, _, fscored = synonymy_candidates_ivf(ev, 0.8, probes=4)
+    finally:
+        compact._NEAR[:], compact._HITS[:] = saved
+    assert np.array_equal(fi, ai) and np.array_equal(fj, aj) and fscored == scored
 
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
@@ -265,3 +283,43 @@ def test_refined_push_is_a_tighter_lower_bound():
         assert (exact - refined).min() > -1e-12  # still a lower bound
         assert (exact - refined)[best].max() < (exact - plain)[best].max()
         assert ((exact - refined)[best] < 1e-6 * deg[best] * 0.25 / 0.5 + 1e-12).all()  # eps deg d^2/(1-d)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_certified_push_proves_the_exact_top_k_or_goes_to_the_floor(compiled):
+    adj = random_graph(3000, 9000, 5)
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    rng = np.random.default_rng(5)
+    push = PushSolver(adj)
+    if not compiled:
+        push._kernel = None
+    elif push._kernel is None:
+        pytest.skip("numba is not installed")
+    certified = 0
+    for trial in range(8):
+        nodes = rng.choice(3000, 12, replace=False)
+        weights = rng.random(12) + 0.01
+        v = np.zeros(3000)
+        np.add.at(v, nodes, weights)
+        exact = PPRSolver(adj, backend="scipy").run(v, 0.5, tol=1e-13, max_iter=1000) * 2.0  # sums to 1/(1-d)
+        found, x = push.run(nodes, weights, 0.5, 1e-9, refine_below=1000, certify=10, eps_start=1e-5)
+        assert 1e-9 <= push.last_eps <= 1e-5
+        est = np.zeros(3000)
+        est[found] = x
+        err = exact - est
+        assert err.min() > -1e-12 and (err < push.last_eps * deg / 0.5 + 1e-12).all()  # the bound of where it stopped
+        top = set(np.argsort(-est[:1000], kind="stable")[:10].tolist())
+        if push.last_certified:
+            certified += 1
+            assert top == set(np.argsort(-exact[:1000], kind="stable")[:10].tolist())
+        else:
+            assert push.last_eps == 1e-9
+    assert certified >= 6  # random scores are rarely tied
+    # a tie at the 10th place cannot be proved: the push goes down to the floor
+    star = sp.csr_matrix(sp.coo_matrix((np.ones(11), (np.full(11, 11), np.arange(11))), shape=(12, 12)))
+    star = star + star.T
+    tied = PushSolver(star)
+    tied.run([11], [1.0], 0.5, 1e-6, refine_below=11, certify=10, eps_start=1e-3)
+    assert tied.last_certified is False and tied.last_eps == 1e-6
+    with pytest.raises(ValueError, match="refine_below"):
+        push.run([0], [1.0], certify=10)

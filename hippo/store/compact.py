@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hippo.graph.build import Graph, pair_cosine
-from hippo.retrieval.vectors import build_ivf, load_faiss, read_rows
+from hippo.retrieval.vectors import build_ivf, read_rows
 from hippo.store.strings import hash_table, pack_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -89,72 +89,283 @@ def synonymy_candidates_ivf(
     vectors: Any,
     threshold: float,
     new: npt.NDArray[np.bool_] | None = None,
-    probes: int = 4,
+    probes: int = 24,
+    spread: float = 0.03,
+    lists: int = 0,
     seed: int = 0,
-    block: int = 8192,
+    block: int = 16384,
 ) -> tuple[IntArray, IntArray, npt.NDArray[np.float32], int]:
     """:func:`hippo.graph.build.synonymy_candidates` by blocked search over inverted lists.
 
-    k-means puts every entity in the list of its nearest centroid (its *home*); each new entity
-    (all of them for a full build) is compared with the members of its ``probes`` nearest
-    lists, one list at a time as a dense matrix product (BLAS speed, where scanning codes query
-    by query is an order of magnitude slower). A pair is found when either endpoint's probes
-    reach the other's home. With ``L ~ sqrt(probes * n)`` lists the cost is about
-    ``4 n sqrt(probes n) d`` flops instead of ``n^2 d``. Cosines are then recomputed exactly
-    (:func:`pair_cosine`), so only recall is approximate (measured against exact search by
-    ``benchmarks/scale.py``). Returns ``(i, j, cos, scored)`` with ``scored`` the number of
-    pairs whose cosine was computed, as the exact function does.
+    Spherical k-means (:func:`spherical_kmeans`, on a sample) puts every entity in the list of
+    its nearest centroid (its *home*). Each entity then probes the lists whose centroids are
+    within ``spread`` (cosine) of its nearest one, at most ``probes`` of them: entities deep
+    inside a list probe one, those near a border probe its neighbours. A pair is found when
+    either endpoint probes the other's home. Each list is searched as one matrix product of its
+    probing entities against its members, in int8 (``torch._int_mm``, about 4x the float32
+    rate here) on vectors scaled by one factor, keeping products above
+    ``threshold - SQ_MARGIN`` (int8 rounding moves a cosine by about 0.001); the cosines of
+    what is kept are then recomputed exactly (:func:`pair_cosine`), so only recall is
+    approximate (measured against exact search by ``benchmarks/scale.py``). With ``new`` (an
+    insert) new entities probe as above and old ones meet only the new members of the lists
+    they probe: only pairs with a new endpoint are scored. ``lists`` defaults to
+    ``sqrt(32 n)``.
+
+    Memory: one int8 copy of the vectors (a quarter of float32), ordered by home list, and the
+    probe table; the vectors themselves are read in chunks (a float16 memory map is never
+    converted whole). Returns ``(i, j, cos, scored)`` with ``scored`` the number of pairs whose
+    product was computed.
     """
-    faiss = load_faiss()
+    import torch
+
     n, d = vectors.shape
-    new_idx = np.arange(n) if new is None else np.flatnonzero(new)
+    is_new = np.ones(n, dtype=bool) if new is None else np.asarray(new, dtype=bool)
     empty = np.zeros(0, dtype=np.int64)
-    if n < 2 or not len(new_idx):
+    if n < 2 or not is_new.any():
         return empty, empty, np.zeros(0, np.float32), 0
-    x = np.empty((n, d), dtype=np.float32)  # one copy in RAM: gathers below are plain copies
-    for a in range(0, n, 1 << 18):
-        x[a : a + (1 << 18)] = read_rows(vectors, a, a + (1 << 18))
-    lists = int(min(16384, max(8, round(np.sqrt(probes * n)))))
-    probes = min(probes, lists)
+    chunk = 1 << 16
+    top = 0.0
+    for a in range(0, n, chunk):
+        top = max(top, float(np.abs(read_rows(vectors, a, a + chunk)).max()))
+    scale = 127.0 / max(top, 1e-12)
+    x8 = np.empty((n, d), dtype=np.int8)
+    for a in range(0, n, chunk):
+        x8[a : a + chunk] = np.rint(read_rows(vectors, a, a + chunk) * scale)
+    lists = int(lists) if lists > 0 else int(min(16384, max(8, round(np.sqrt(32 * n)))))
+    lists = min(lists, n)
+    probes = max(1, min(probes, lists))
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, 32 * lists), replace=False))
-    km = faiss.Kmeans(d, lists, niter=10, seed=seed, spherical=True, min_points_per_centroid=1, max_points_per_centroid=32)
-    km.train(np.ascontiguousarray(x[sample]))
-    centroids = faiss.IndexFlatIP(d)
-    centroids.add(km.centroids)
-    near = np.zeros((n, probes), dtype=np.int32)
-    for a in range(0, n, 1 << 16):
-        _, near[a : a + (1 << 16)] = centroids.search(x[a : a + (1 << 16)], probes)
-    home = near[:, 0].astype(np.int64)
+    sample = np.sort(rng.choice(n, size=min(n, 16 * lists), replace=False))
+    cent = spherical_kmeans(read_rows_at(vectors, sample), lists, seed=seed)
+    c_scale = 127.0 / max(float(np.abs(cent).max()), 1e-12)
+    c8 = torch.from_numpy(np.rint(cent * c_scale).astype(np.int8)).T
+    width = int(spread * scale * c_scale)
+    home = np.zeros(n, dtype=np.int64)
+    probe_rows, probe_lists = [], []
+    step = 8192
+    kernel = _near_kernel()
+    with torch.inference_mode():  # nearest centroids by int8 products too: they only pick lists
+        for a in range(0, n, step):
+            prod = torch._int_mm(torch.from_numpy(x8[a : a + step]), c8)
+            if kernel is not None:
+                lists_of = np.empty((prod.shape[0], probes), dtype=np.int32)
+                count = kernel(prod.numpy(), width, lists_of, home[a : a + step])
+                r = np.repeat(np.arange(a, a + len(count), dtype=np.int32), count)
+                c = lists_of[np.arange(probes)[None, :] < count[:, None]]
+            else:
+                best, arg = prod.max(dim=1)
+                home[a : a + step] = arg.numpy()
+                near = prod >= (best - width)[:, None]
+                crowded = torch.nonzero(near.sum(dim=1) > probes).ravel()
+                if len(crowded):  # more than `probes` lists within the spread: the nearest ones
+                    near[crowded] = False
+                    near[crowded[:, None], torch.topk(prod[crowded], probes, dim=1).indices] = True
+                rt, ct = torch.nonzero(near, as_tuple=True)
+                r, c = (rt + a).to(torch.int32).numpy(), ct.to(torch.int32).numpy()
+            probe_rows.append(r)
+            probe_lists.append(c)
+    q_rows = np.concatenate(probe_rows)
+    q_list = np.concatenate(probe_lists)
+    del probe_rows, probe_lists
+    # an old entity only probes lists with new members (none in a full build)
+    has_new = np.bincount(home[is_new], minlength=lists) > 0
+    sel = is_new[q_rows] | has_new[q_list]
+    q_rows, q_list = q_rows[sel], q_list[sel]
+    q_order = np.argsort(q_list, kind="stable")
+    q_rows = q_rows[q_order].astype(np.int64)
+    q_start = np.searchsorted(q_list[q_order], np.arange(lists + 1))
+    del q_list, q_order, sel
     member_order = np.argsort(home, kind="stable")
     member_start = np.searchsorted(home[member_order], np.arange(lists + 1))
-    q_rows = np.repeat(new_idx, probes)
-    q_list = near[new_idx].ravel().astype(np.int64)
-    q_order = np.argsort(q_list, kind="stable")
-    q_rows = q_rows[q_order]
-    q_start = np.searchsorted(q_list[q_order], np.arange(lists + 1))
-    pre = np.float32(threshold - SQ_MARGIN)
+    position = np.empty(n, dtype=np.int64)
+    position[member_order] = np.arange(n)
+    x8 = x8[member_order]  # members of a list are now one contiguous slice
+    pre = int(np.floor((threshold - SQ_MARGIN) * scale * scale))
     rows_l, cols_l = [empty], [empty]
     scored = 0
-    for ell in range(lists):
-        members = member_order[member_start[ell] : member_start[ell + 1]]
-        queries = q_rows[q_start[ell] : q_start[ell + 1]]
-        if not len(members) or not len(queries):
-            continue
-        m = x[members]
-        for b in range(0, len(queries), block):
-            qs = queries[b : b + block]
-            sims = x[qs] @ m.T
-            scored += sims.size
-            hit_r, hit_c = np.nonzero(sims >= pre)
-            rows_l.append(qs[hit_r])
-            cols_l.append(members[hit_c])
+    with torch.inference_mode():
+        for ell in range(lists):
+            lo, hi = int(member_start[ell]), int(member_start[ell + 1])
+            queries = q_rows[q_start[ell] : q_start[ell + 1]]
+            if hi == lo or not len(queries):
+                continue
+            members = member_order[lo:hi]
+            block_m = torch.from_numpy(x8[lo:hi]).T
+            if new is not None:  # an old query only meets the new members
+                old_q = ~is_new[queries]
+                fresh = np.flatnonzero(is_new[members])
+                if old_q.any() and len(fresh):
+                    scored += _scan(x8, position, queries[old_q], torch.from_numpy(x8[lo + fresh]).T, members[fresh],
+                                    pre, rows_l, cols_l, block)
+                queries = queries[~old_q]
+            scored += _scan(x8, position, queries, block_m, members, pre, rows_l, cols_l, block)
+    del x8, q_rows, position
     src = np.concatenate(rows_l)
     dst = np.concatenate(cols_l)
     other = src != dst
     src, dst = src[other], dst[other]
     key = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
     i, j = key // n, key % n
-    cos = pair_cosine(x, i, j)  # the float32 copy holds the stored values exactly
+    cos = pair_cosine(vectors, i, j)  # from the stored values, in float64
     above = cos >= threshold
     return i[above], j[above], cos[above], scored
+
+
+def _scan(
+    x8: npt.NDArray[np.int8], position: IntArray, queries: IntArray, block_m: Any, members: IntArray, pre: int,
+    rows_l: list[IntArray], cols_l: list[IntArray], block: int,
+) -> int:
+    """Append the pairs (query, member) whose int8 product is at least ``pre``; return how many
+    products were computed. ``block_m`` is the members' (d, m) int8 tensor. Queries go in
+    blocks whose product matrix stays in cache (about 4 MB) for the threshold pass."""
+    import torch
+
+    if not len(queries) or not len(members):
+        return 0
+    kernel = _hits_kernel()
+    step = int(min(block, max(256, (1 << 20) // len(members))))
+    scored = 0
+    for b in range(0, len(queries), step):
+        qs = queries[b : b + step]
+        prod = torch._int_mm(torch.from_numpy(x8[position[qs]]), block_m)
+        scored += prod.numel()
+        if kernel is not None:
+            r, c = _hits(kernel, prod.numpy(), pre)
+        else:
+            hit = torch.nonzero(prod >= pre).numpy()
+            r, c = hit[:, 0], hit[:, 1]
+        if len(r):
+            rows_l.append(qs[r])
+            cols_l.append(members[c])
+    return scored
+
+
+def _hits(kernel: Any, prod: npt.NDArray[np.int32], pre: int) -> tuple[IntArray, IntArray]:
+    """Row and column of every entry of ``prod`` at least ``pre`` (one pass; a second with room
+    for all of them when the first buffer was too small)."""
+    room = 1024
+    while True:
+        r = np.empty(room, dtype=np.int64)
+        c = np.empty(room, dtype=np.int64)
+        k = kernel(prod, pre, r, c)
+        if k <= room:
+            return r[:k], c[:k]
+        room = k
+
+
+_HITS: list[Any] = []
+
+
+def _hits_kernel() -> Any:
+    """The numba threshold scan of :func:`_hits` (None without numba)."""
+    if _HITS:
+        return _HITS[0]
+    try:
+        import numba
+    except ImportError:
+        _HITS.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def hits(prod, pre, out_r, out_c):  # type: ignore[no-untyped-def]
+        rows, cols = prod.shape
+        room = out_r.shape[0]
+        k = 0
+        for i in range(rows):
+            for j in range(cols):
+                if prod[i, j] >= pre:
+                    if k < room:
+                        out_r[k] = i
+                        out_c[k] = j
+                    k += 1
+        return k
+
+    _HITS.append(hits)
+    return hits
+
+
+_NEAR: list[Any] = []
+
+
+def _near_kernel() -> Any:
+    """A numba kernel for the lists each row probes (None without numba): per row of int32
+    products, the best list (its home: the first of equal best ones) and every list within
+    ``width`` of it, at most ``out.shape[1]`` (the best ones); rows in parallel."""
+    if _NEAR:
+        return _NEAR[0]
+    try:
+        import numba
+    except ImportError:
+        _NEAR.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def near(prod, width, out, home):  # type: ignore[no-untyped-def]
+        rows, cols = prod.shape
+        cap = out.shape[1]
+        count = np.zeros(rows, dtype=np.int64)
+        vals = np.empty((rows, cap), dtype=np.int64)
+        for i in numba.prange(rows):
+            best = prod[i, 0]
+            for j in range(1, cols):  # a plain maximum: vectorised
+                best = max(best, prod[i, j])
+            floor = best - width
+            k = 0
+            first = True
+            for j in range(cols):
+                v = prod[i, j]
+                if v < floor:
+                    continue
+                if first and v == best:
+                    home[i] = j
+                    first = False
+                if k < cap:
+                    out[i, k] = j
+                    vals[i, k] = v
+                    k += 1
+                else:  # full: replace the weakest kept list if this one is better
+                    low = 0
+                    for t in range(1, cap):
+                        if vals[i, t] < vals[i, low]:
+                            low = t
+                    if v > vals[i, low]:
+                        out[i, low] = j
+                        vals[i, low] = v
+            count[i] = k
+        return count
+
+    _NEAR.append(near)
+    return near
+
+
+def spherical_kmeans(x: npt.NDArray[np.float32], k: int, iters: int = 8, seed: int = 0, block: int = 16384) -> npt.NDArray[np.float32]:
+    """(k, d) unit centroids of the rows of ``x`` (m, d) by spherical k-means (torch matrix
+    products; starts from ``k`` distinct random rows, an emptied list restarts at a random row)."""
+    import torch
+
+    m, d = x.shape
+    k = min(k, m)
+    rng = np.random.default_rng(seed)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    c = xt[torch.from_numpy(rng.choice(m, k, replace=False))].clone()
+    assign = torch.empty(m, dtype=torch.int64)
+    with torch.inference_mode():
+        for _ in range(iters):
+            for a in range(0, m, block):
+                assign[a : a + block] = torch.argmax(xt[a : a + block] @ c.T, dim=1)
+            sums = torch.zeros(k, d).index_add_(0, assign, xt)
+            counts = torch.bincount(assign, minlength=k)
+            emptied = torch.nonzero(counts == 0).ravel()
+            if len(emptied):
+                sums[emptied] = xt[torch.from_numpy(rng.choice(m, len(emptied), replace=False))]
+            c = sums / torch.linalg.vector_norm(sums, dim=1, keepdim=True).clamp_min(1e-12)
+    out: npt.NDArray[np.float32] = c.numpy()
+    return out
+
+
+def read_rows_at(vectors: Any, rows: IntArray) -> npt.NDArray[np.float32]:
+    """Rows ``rows`` (sorted) of a possibly memory-mapped array, as float32, in chunks."""
+    out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
+    for a in range(0, len(rows), 1 << 16):
+        out[a : a + (1 << 16)] = vectors[rows[a : a + (1 << 16)]]
+    return out
