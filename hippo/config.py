@@ -103,9 +103,9 @@ class RetrievalConfig:
     """``auto`` solves by forward push on graphs with at least this many nodes."""
     ppr_push_eps: float = 1e-7
     """Forward push stops when every node's residual is below ``eps`` times its weighted degree
-    (the floor when ``ppr_push_certify`` is on). Cost grows as 1/eps; on the synthetic
-    10^5-passage graph 1e-6 / 3e-7 / 1e-7 took 2.6 / 7.2 / 19.8 ms and left the top-10 passages
-    equal to the exact solution for 94 / 95 / 98% of queries (``benchmarks/results/scale.md``)."""
+    (the floor when ``ppr_push_certify`` is on). Cost grows as 1/eps; with the certificate 96% of
+    queries on the synthetic 10^6-passage graph were proved before the floor (half of them by
+    1e-6; ``benchmarks/results/scale.md``)."""
     ppr_push_certify: bool = True
     """Push first to ``ppr_push_eps_start``, then divide the threshold by 3 (pushing on, no work
     redone) until the error bounds prove the top ``k`` passages by PageRank are exact, or

@@ -105,7 +105,8 @@ class Engine:
             adj = sp.csr_matrix(
                 (files.array("adj_data.npy"), files.array("adj_indices.npy"), files.array("adj_indptr.npy")), shape=(n, n)
             )
-            self.solver = PPRSolver(adj, degree=files.array("node_degree.npy"))
+            colnorm = files.array("adj_colnorm.npy") if files.has("adj_colnorm.npy") else None  # older generations: made on first push
+            self.solver = PPRSolver(adj, degree=files.array("node_degree.npy"), colnorm=colnorm)
         else:
             self.solver = PPRSolver(self.graph.adjacency())
         rcfg = config.retrieval

@@ -221,7 +221,7 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
         fi, fj, _, fscored = synonymy_candidates_ivf(ev, 0.8, probes=4)
     finally:
         compact._NEAR[:], compact._HITS[:] = saved
-    assert np.array_equal(fi, ai) and np.array_equal(fj, aj) and fscored == scored
+    assert np.array_equal(fi, ai) and np.array_equal(fj, aj) and abs(fscored - scored) <= 0.01 * scored  # ties may add a list
 
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)

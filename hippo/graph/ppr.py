@@ -39,10 +39,14 @@ class PPRSolver:
 
     Cheap to make: the symmetric matrix the ``cg`` solver needs (and its torch copy) is built
     on the first ``cg`` call, so an index queried only by forward push (:attr:`push`) never
-    pays for it. ``degree`` (weighted, (n,)) may be given to skip summing the rows.
+    pays for it. ``degree`` (weighted, (n,)) may be given to skip summing the rows, and
+    ``colnorm`` (``w(u, v) / deg(v)`` per adjacency entry, as stored with an index) to spare the
+    forward push computing it.
     """
 
-    def __init__(self, adjacency: sp.csr_matrix, backend: str = "auto", degree: npt.ArrayLike | None = None) -> None:
+    def __init__(
+        self, adjacency: sp.csr_matrix, backend: str = "auto", degree: npt.ArrayLike | None = None, colnorm: Any = None
+    ) -> None:
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency must be square")
         self.adj = adjacency if adjacency.dtype == np.float64 else sp.csr_matrix(adjacency, dtype=np.float64)
@@ -58,6 +62,7 @@ class PPRSolver:
         self._torch_sym: Any = None
         self._torch_sym32: Any = None
         self._push: Any = None
+        self._colnorm = colnorm
 
     @property
     def push(self) -> Any:
@@ -65,7 +70,7 @@ class PPRSolver:
         if self._push is None:
             from hippo.graph.push import PushSolver
 
-            self._push = PushSolver(self.adj, self.degree)
+            self._push = PushSolver(self.adj, self.degree, colnorm=self._colnorm)
         return self._push
 
     @property

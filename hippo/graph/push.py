@@ -54,9 +54,10 @@ REFINE_TOP = 256
 
 
 class PushSolver:
-    """Forward push over one graph: borrows the CSR arrays (memory-mapped arrays are fine)."""
+    """Forward push over one graph: borrows the CSR arrays (memory-mapped arrays are fine), and
+    ``colnorm`` when given (:func:`column_normalised`, stored with an index)."""
 
-    def __init__(self, adjacency: sp.csr_matrix, degree: npt.ArrayLike | None = None) -> None:
+    def __init__(self, adjacency: sp.csr_matrix, degree: npt.ArrayLike | None = None, colnorm: Any = None) -> None:
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency must be square")
         self.n = int(adjacency.shape[0])
@@ -71,7 +72,9 @@ class PushSolver:
         self._p = np.zeros(self.n)
         self._q = np.zeros(self.n)  # residual / degree: one threshold, eps, for every node
         self._stamp = np.zeros(self.n, dtype=np.int64)  # scratch for de-duplication, never cleared
-        self._colnorm: F64 | None = None  # w(u, v) / deg(v) per adjacency entry, made on first use
+        self._colnorm: Any = colnorm  # w(u, v) / deg(v) per adjacency entry (column_normalised), made on first use
+        if colnorm is not None and colnorm.shape != self.indices.shape:
+            raise ValueError(f"colnorm has shape {colnorm.shape}, the graph has {self.indices.shape[0]} adjacency entries")
         self._top_degree: dict[int, float] = {}
         self._kernel = _compiled_kernel()
         self._queue = np.zeros(max(self.n, 1), dtype=np.int64)
