@@ -215,12 +215,10 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     # the compiled list selection and threshold scan find exactly what the torch fallback finds
     import hippo.store.compact as compact
 
-    saved = compact._NEAR[:], compact._HITS[:]
-    try:
-        compact._NEAR[:], compact._HITS[:] = [None], [None]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compact, "_near_kernel", lambda: None)
+        mp.setattr(compact, "_hits_kernel", lambda: None)
         fi, fj, _, fscored = synonymy_candidates_ivf(ev, 0.8, probes=4)
-    finally:
-        compact._NEAR[:], compact._HITS[:] = saved
     assert np.array_equal(fi, ai) and np.array_equal(fj, aj) and abs(fscored - scored) <= 0.01 * scored  # ties may add a list
 
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))

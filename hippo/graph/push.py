@@ -45,6 +45,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from hippo.compiled import numba_kernel
+
 F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -276,19 +278,12 @@ class PushSolver:
         return out
 
 
-_KERNEL: list[Any] = []
-
-
 def _compiled_kernel() -> Any:
     """The numba push kernel (compiled once per process, cached on disk), or None without numba."""
-    if _KERNEL:
-        return _KERNEL[0]
-    try:
-        import numba
-    except ImportError:
-        _KERNEL.append(None)
-        return None
+    return numba_kernel("push", _make_push)
 
+
+def _make_push(numba: Any) -> Any:
     @numba.njit(cache=True, nogil=True)
     def kernel(indptr, indices, colnorm, deg, seeds, w, damping, eps, p, q, queue, touched, count):  # type: ignore[no-untyped-def]
         # q is the residual divided by the degree, so the threshold is eps for every node and the
@@ -340,7 +335,6 @@ def _compiled_kernel() -> Any:
                     size += 1
         return count, pushes, edges
 
-    _KERNEL.append(kernel)
     return kernel
 
 

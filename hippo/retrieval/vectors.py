@@ -121,13 +121,13 @@ class IVFSearch:
     """faiss IVF-PQ candidates re-scored exactly from ``vectors`` (see the module docstring)."""
 
     def __init__(self, index_path: str | Path, vectors: Any, sample: IntArray, nprobe: int = 32, candidates: int = 100) -> None:
-        faiss = load_faiss()
+        faiss = self._faiss = load_faiss()
         self.index = faiss.read_index(str(index_path))
         self.vectors = vectors
         self.n = int(vectors.shape[0])
         if self.index.ntotal != self.n:
             raise HippoError(f"{index_path} holds {self.index.ntotal} vectors, the index has {self.n}; rebuild the index")
-        self._ivf = load_faiss().extract_index_ivf(self.index)
+        self._ivf = faiss.extract_index_ivf(self.index)
         self.nprobe = int(nprobe)
         self.candidates = int(candidates)
         self._sample = np.asarray(vectors[np.sort(np.asarray(sample, dtype=np.int64))], dtype=np.float32)
@@ -136,7 +136,7 @@ class IVFSearch:
     def search(self, q: npt.NDArray[np.float32], k: int, nprobe: int | None = None, candidates: int | None = None) -> tuple[IntArray, F64]:
         q = np.ascontiguousarray(np.atleast_2d(q), dtype=np.float32)
         want = max(k, self.candidates if candidates is None else candidates)
-        faiss = load_faiss()
+        faiss = self._faiss
         with self._lock:  # faiss parallelises one batch itself
             self._ivf.nprobe = self.nprobe if nprobe is None else int(nprobe)
             threads = faiss.omp_get_max_threads()

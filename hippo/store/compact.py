@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hippo.compiled import numba_kernel
 from hippo.graph.build import Graph, pair_cosine
 from hippo.retrieval.vectors import build_ivf, read_rows
 from hippo.store.strings import hash_table, pack_strings
@@ -266,19 +267,12 @@ def _hits(kernel: Any, prod: npt.NDArray[np.int32], pre: int) -> tuple[IntArray,
         room = k
 
 
-_HITS: list[Any] = []
-
-
 def _hits_kernel() -> Any:
     """The numba threshold scan of :func:`_hits` (None without numba)."""
-    if _HITS:
-        return _HITS[0]
-    try:
-        import numba
-    except ImportError:
-        _HITS.append(None)
-        return None
+    return numba_kernel("hits", _make_hits)
 
+
+def _make_hits(numba: Any) -> Any:
     @numba.njit(cache=True, nogil=True)
     def hits(prod, pre, out_r, out_c):  # type: ignore[no-untyped-def]
         rows, cols = prod.shape
@@ -293,11 +287,7 @@ def _hits_kernel() -> Any:
                     k += 1
         return k
 
-    _HITS.append(hits)
     return hits
-
-
-_NEAR: list[Any] = []
 
 
 def _near_kernel() -> Any:
@@ -305,14 +295,10 @@ def _near_kernel() -> Any:
     products, the best list (its home: the first of equal best ones) and every list within
     ``width`` of it or among the ``least`` best, at most ``out.shape[1]`` (the best ones);
     rows in parallel."""
-    if _NEAR:
-        return _NEAR[0]
-    try:
-        import numba
-    except ImportError:
-        _NEAR.append(None)
-        return None
+    return numba_kernel("near", _make_near)
 
+
+def _make_near(numba: Any) -> Any:
     @numba.njit(cache=True, nogil=True, parallel=True)
     def near(prod, width, out, home, least):  # type: ignore[no-untyped-def]
         rows, cols = prod.shape
@@ -360,7 +346,6 @@ def _near_kernel() -> Any:
             count[i] = k
         return count
 
-    _NEAR.append(near)
     return near
 
 
