@@ -221,6 +221,16 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
         fi, fj, _, fscored = synonymy_candidates_ivf(ev, 0.8, probes=4)
     assert np.array_equal(fi, ai) and np.array_equal(fj, aj) and abs(fscored - scored) <= 0.01 * scored  # ties may add a list
 
+    # every list probed: exactly the pairs of the exact search, also when the hits outgrow the
+    # scan's first buffer (202k pairs at cosine >= 0.3, the buffer starts at 65,536)
+    ei, ej, _, _ = synonymy_candidates(ev, 0.3)
+    for near, hits in ((compact._near_kernel, compact._hits_kernel), (lambda: None, lambda: None)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(compact, "_near_kernel", near)
+            mp.setattr(compact, "_hits_kernel", hits)
+            wi, wj, _, _ = synonymy_candidates_ivf(ev, 0.3, probes=8, min_probes=8, lists=8)
+        assert len(ei) > 1 << 16 and np.array_equal(wi, ei) and np.array_equal(wj, ej)
+
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
     assert set(engine._ann) == {"passage_vectors", "fact_vectors", "entity_vectors"}

@@ -195,7 +195,7 @@ def synonymy_candidates_ivf(
     position[member_order] = np.arange(n)
     x8 = x8[member_order]  # members of a list are now one contiguous slice
     pre = int(np.floor((threshold - SQ_MARGIN) * scale * scale))
-    rows_l, cols_l = [empty], [empty]
+    work = _ScanWork(d, block)
     scored = 0
     with torch.inference_mode():
         for ell in range(lists):
@@ -209,13 +209,12 @@ def synonymy_candidates_ivf(
                 old_q = ~is_new[queries]
                 fresh = np.flatnonzero(is_new[members])
                 if old_q.any() and len(fresh):
-                    scored += _scan(x8, position, queries[old_q], torch.from_numpy(x8[lo + fresh]).T, members[fresh],
-                                    pre, rows_l, cols_l, block)
+                    scored += _scan(x8, position, queries[old_q], torch.from_numpy(x8[lo + fresh]).T, members[fresh], pre, work)
                 queries = queries[~old_q]
-            scored += _scan(x8, position, queries, block_m, members, pre, rows_l, cols_l, block)
+            scored += _scan(x8, position, queries, block_m, members, pre, work)
     del x8, q_rows, position
-    src = np.concatenate(rows_l)
-    dst = np.concatenate(cols_l)
+    src, dst = work.hits()
+    del work
     other = src != dst
     src, dst = src[other], dst[other]
     key = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
@@ -225,50 +224,86 @@ def synonymy_candidates_ivf(
     return i[above], j[above], cos[above], scored
 
 
+class _ScanWork:
+    """The work arrays of :func:`_scan`, made once per search and reused by every block: the
+    block's gathered int8 query rows, its int32 products, and the hits found so far (grown by
+    doubling). Made per block instead, they fragmented the heap: at 5 million entities the
+    freed blocks, pinned by the small hit arrays kept between them, held 10 GB resident."""
+
+    def __init__(self, d: int, block: int) -> None:
+        import torch
+
+        self.rows = np.empty((block, d), dtype=np.int8)
+        self.prod = torch.empty(1 << 20, dtype=torch.int32)
+        self.hit_r = np.empty(1 << 16, dtype=np.int64)
+        self.hit_c = np.empty(1 << 16, dtype=np.int64)
+        self.k = 0
+
+    def products(self, n_rows: int, n_cols: int) -> Any:
+        """A (n_rows, n_cols) int32 tensor over the reused buffer (grown when too small)."""
+        import torch
+
+        if n_rows * n_cols > self.prod.numel():
+            self.prod = torch.empty(max(n_rows * n_cols, 2 * self.prod.numel()), dtype=torch.int32)
+        return self.prod[: n_rows * n_cols].view(n_rows, n_cols)
+
+    def room(self, more: int) -> None:
+        """Make room for ``more`` hits after the ``k`` kept ones."""
+        if self.k + more > len(self.hit_r):
+            size = max(self.k + more, 2 * len(self.hit_r))
+            for name in ("hit_r", "hit_c"):
+                grown = np.empty(size, dtype=np.int64)
+                grown[: self.k] = getattr(self, name)[: self.k]
+                setattr(self, name, grown)
+
+    def hits(self) -> tuple[IntArray, IntArray]:
+        """(rows, columns) of every hit, as entity indices (copies)."""
+        return self.hit_r[: self.k].copy(), self.hit_c[: self.k].copy()
+
+
 def _scan(
     x8: npt.NDArray[np.int8], position: IntArray, queries: IntArray, block_m: Any, members: IntArray, pre: int,
-    rows_l: list[IntArray], cols_l: list[IntArray], block: int,
+    work: _ScanWork,
 ) -> int:
-    """Append the pairs (query, member) whose int8 product is at least ``pre``; return how many
-    products were computed. ``block_m`` is the members' (d, m) int8 tensor. Queries go in
-    blocks whose product matrix stays in cache (about 4 MB) for the threshold pass."""
+    """Record in ``work`` the pairs (query, member) whose int8 product is at least ``pre``;
+    return how many products were computed. ``block_m`` is the members' (d, m) int8 tensor.
+    Queries go in blocks whose product matrix stays in cache (about 4 MB) for the threshold pass."""
     import torch
 
     if not len(queries) or not len(members):
         return 0
     kernel = _hits_kernel()
-    step = int(min(block, max(256, (1 << 20) // len(members))))
+    step = int(min(len(work.rows), max(256, (1 << 20) // len(members))))
     scored = 0
     for b in range(0, len(queries), step):
         qs = queries[b : b + step]
-        prod = torch._int_mm(torch.from_numpy(x8[position[qs]]), block_m)
+        rows = work.rows[: len(qs)]
+        np.take(x8, position[qs], axis=0, out=rows, mode="clip")  # valid rows; "clip" writes straight into out
+        prod = work.products(len(qs), len(members))
+        torch._int_mm(torch.from_numpy(rows), block_m, out=prod)
         scored += prod.numel()
+        k0 = work.k
         if kernel is not None:
-            r, c = _hits(kernel, prod.numpy(), pre)
+            found = kernel(prod.numpy(), pre, work.hit_r[k0:], work.hit_c[k0:])
+            if found > len(work.hit_r) - k0:  # the buffer was too small: grow it and scan again
+                work.room(found)
+                kernel(prod.numpy(), pre, work.hit_r[k0:], work.hit_c[k0:])
         else:
             hit = torch.nonzero(prod >= pre).numpy()
-            r, c = hit[:, 0], hit[:, 1]
-        if len(r):
-            rows_l.append(qs[r])
-            cols_l.append(members[c])
+            found = len(hit)
+            work.room(found)
+            work.hit_r[k0 : k0 + found], work.hit_c[k0 : k0 + found] = hit[:, 0], hit[:, 1]
+        if found:
+            work.hit_r[k0 : k0 + found] = qs[work.hit_r[k0 : k0 + found]]
+            work.hit_c[k0 : k0 + found] = members[work.hit_c[k0 : k0 + found]]
+            work.k = k0 + found
     return scored
 
 
-def _hits(kernel: Any, prod: npt.NDArray[np.int32], pre: int) -> tuple[IntArray, IntArray]:
-    """Row and column of every entry of ``prod`` at least ``pre`` (one pass; a second with room
-    for all of them when the first buffer was too small)."""
-    room = 1024
-    while True:
-        r = np.empty(room, dtype=np.int64)
-        c = np.empty(room, dtype=np.int64)
-        k = kernel(prod, pre, r, c)
-        if k <= room:
-            return r[:k], c[:k]
-        room = k
-
-
 def _hits_kernel() -> Any:
-    """The numba threshold scan of :func:`_hits` (None without numba)."""
+    """The numba threshold scan of :func:`_scan`: writes the (row, column) of every product at
+    least ``pre`` into the given arrays while they have room, and returns how many there are
+    (None without numba)."""
     return numba_kernel("hits", _make_hits)
 
 
