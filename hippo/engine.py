@@ -31,7 +31,7 @@ from hippo.retrieval.query_entities import link_mentions, match_names, name_inde
 from hippo.retrieval.recognition import kept_facts, map_to_candidates
 from hippo.store import IndexFiles, read_index_files
 from hippo.store.strings import DerivedIds, FactTable, NameLookup
-from hippo.retrieval.vectors import IVFSearch, floor_sample
+from hippo.retrieval.vectors import IVFSearch, floor_rows
 from hippo.types import Answer, Fact, Hit, LinkedFact, QueryResult, Seed
 
 RETRIEVERS = ("hippo", "hipporag2", "dense", "hgmem")
@@ -111,8 +111,7 @@ class Engine:
             self.solver = PPRSolver(self.graph.adjacency())
         rcfg = config.retrieval
         self._ann = {
-            name: IVFSearch(files.generation / f"{name}.ivf", files.array(f"{name}.npy"),
-                            floor_sample(files.array(f"{name}.npy").shape[0]), rcfg.ann_nprobe, rcfg.ann_candidates)
+            name: _open_ivf(files, name, rcfg.ann_nprobe, rcfg.ann_candidates)
             for name in ("passage_vectors", "fact_vectors", "entity_vectors") if files.has(f"{name}.ivf")
         }
         self.ranker = HippoRAG2Ranker(
@@ -502,6 +501,12 @@ class Engine:
         if retriever == "hipporag2":
             cfg = dataclasses.replace(cfg, query_entity_weight=0.0, dense_fusion=0.0)
         return self.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, cfg, batch.entities, linked)
+
+
+def _open_ivf(files: IndexFiles, name: str, nprobe: int, candidates: int) -> IVFSearch:
+    vectors = files.array(f"{name}.npy")
+    floor = files.array(f"{name}.floor.npy") if files.has(f"{name}.floor.npy") else floor_rows(vectors)  # older generations
+    return IVFSearch(files.generation / f"{name}.ivf", vectors, floor, nprobe, candidates)
 
 
 def _filter_reply(reply: ChatReply) -> list[tuple[str, str, str]]:

@@ -234,6 +234,11 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
     assert set(engine._ann) == {"passage_vectors", "fact_vectors", "entity_vectors"}
+    from hippo.retrieval.vectors import floor_rows
+
+    for name, search in engine._ann.items():  # the floor sample was stored by the build, not gathered at open
+        assert engine.files.has(f"{name}.floor.npy")
+        assert np.array_equal(search._sample, np.asarray(floor_rows(engine.files.array(f"{name}.npy")), np.float32))
     assert engine.ranker.fact_search is not None
     q = corpus.fact_vectors[:50] + 0.0
     idx, sims = engine.ranker.fact_search.search(q, 5)

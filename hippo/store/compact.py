@@ -9,7 +9,8 @@ Every generation written since format 1.1 holds, next to the JSON files:
   ``adj_data.npy`` float64, ``node_degree.npy``, ``adj_colnorm.npy``: weight over the column's
   degree, for forward push), so opening builds nothing;
 * for vector sets of at least ``graph.ann_min_rows`` rows, a faiss IVF-PQ index
-  (``passage_vectors.ivf``, ``fact_vectors.ivf``, ``entity_vectors.ivf``).
+  (``passage_vectors.ivf``, ``fact_vectors.ivf``, ``entity_vectors.ivf``) and the vectors of
+  its fixed floor sample (``name.floor.npy``; older generations gather them when opened).
 
 An engine reads these when present and falls back to the JSON files and edge lists of
 older generations.
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from hippo.compiled import numba_kernel
 from hippo.graph.build import Graph, pair_cosine
-from hippo.retrieval.vectors import build_ivf, read_rows
+from hippo.retrieval.vectors import build_ivf, floor_rows, read_rows
 from hippo.store.strings import hash_table, pack_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -78,8 +79,8 @@ def graph_files(graph: Graph) -> dict[str, Any]:
 def ann_files(vectors: dict[str, Any], min_rows: int, stage: Path, seed: int = 0) -> tuple[dict[str, Path], dict[str, Any]]:
     """An IVF-PQ index, staged in ``stage``, for every vector set with at least ``min_rows`` rows.
 
-    Returns the staged files (``name.ivf`` -> path, for :func:`hippo.store.write_generation`)
-    and what was built, with timings."""
+    Returns the staged files (``name.ivf`` and ``name.floor.npy`` -> path, for
+    :func:`hippo.store.write_generation`) and what was built, with timings."""
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
     for name, vecs in vectors.items():
@@ -90,6 +91,8 @@ def ann_files(vectors: dict[str, Any], min_rows: int, stage: Path, seed: int = 0
         path = stage / f"{name}.ivf"
         info = build_ivf(vecs, path, seed=seed)
         staged[f"{name}.ivf"] = path
+        np.save(stage / f"{name}.floor.npy", floor_rows(vecs))
+        staged[f"{name}.floor.npy"] = stage / f"{name}.floor.npy"
         report[name] = {**info, "seconds": round(time.perf_counter() - t, 2)}
     return staged, report
 
