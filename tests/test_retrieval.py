@@ -120,3 +120,52 @@ def test_zero_weight_seeds_are_not_listed():
     subj, obj = np.array([0, 2]), np.array([1, 3])
     ents, w = entity_seed_weights(np.array([0, 1]), np.array([1.0, 0.0]), subj, obj, np.ones(4, np.int64), 5)
     assert ents.tolist() == [0, 1] and w.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("method", ["cg", "push"])
+def test_warm_loads_the_first_query_costs_without_asking_the_llm(tmp_path, method):
+    from hippo import open_index
+    from hippo.embed import HashingEmbedder
+    from hippo.llm.scripted import ScriptedLLMClient
+
+    make_engine(tmp_path / "idx")
+    overrides = {"retrieval.ppr_method": method, "llm.filter": True}
+    cold = open_index(tmp_path / "idx", overrides, embedder=HashingEmbedder(64))
+    llm = ScriptedLLMClient(lambda request: '{"fact": []}')
+    cold._llm = llm
+    assert cold._recognizer is None and cold.solver._push is None and cold.solver._sym is None
+    parts = cold.warm()
+    assert set(parts) == {"prepare", "rank"} and all(s >= 0 for s in parts.values())
+    assert llm.requests == []  # the filter is on, but warming asks nothing
+    assert cold._recognizer is not None  # spaCy's NER is loaded
+    assert (cold.solver._push if method == "push" else cold.solver._sym) is not None
+    assert "memory" in cold.warm("hgmem") and cold._hgmem_view is not None
+    # Warming changes no result.
+    fresh = open_index(tmp_path / "idx", {"retrieval.ppr_method": method}, embedder=HashingEmbedder(64))
+    warmed = cold.with_overrides({"llm.filter": False})
+    for q in ["Who founded Acme Corp?", "capital of France"]:
+        assert warmed.retrieve(q, k=4).passage_ids == fresh.retrieve(q, k=4).passage_ids
+    from hippo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="valid: hippo"):
+        cold.warm("bm25")
+
+
+def test_small_batches_run_on_one_torch_thread():
+    import torch  # a dependency of sentence-transformers
+
+    from hippo.threads import SERIAL_UP_TO, torch_threads_for
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch_threads_for(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with torch_threads_for(SERIAL_UP_TO + 1):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), torch_threads_for(SERIAL_UP_TO):
+            raise RuntimeError("restored even so")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

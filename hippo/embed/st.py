@@ -14,6 +14,7 @@ import numpy as np
 
 from hippo.errors import EmbedderMismatchError, HippoError
 from hippo.protocols import FloatArray
+from hippo.threads import SERIAL_UP_TO, torch_threads_for
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,12 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     @contextlib.contextmanager
-    def _precision(self) -> Iterator[None]:
+    def _precision(self, n_texts: int) -> Iterator[None]:
+        """Inference mode, bf16 autocast when asked, and one torch thread for a small batch
+        (:func:`hippo.threads.torch_threads_for`)."""
         import torch
 
-        with torch.inference_mode():
+        with torch_threads_for(n_texts if self.device == "cpu" else SERIAL_UP_TO + 1), torch.inference_mode():
             if self.precision == "bf16" and self.device == "cpu":
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     yield
@@ -139,7 +142,7 @@ class SentenceTransformerEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         budget_chars = self.batch_size * 600  # ~ batch_size passages of ~100 words
         start = 0
-        with self._precision():
+        with self._precision(len(texts)):
             while start < len(order):
                 longest = len(texts[order[min(start + 1023, len(order) - 1)]])
                 batch = int(min(128, max(self.batch_size, budget_chars // max(longest, 1))))

@@ -31,6 +31,7 @@ from hippo.graph.ppr import PPRSolver
 from hippo.protocols import FloatArray
 from hippo.retrieval.query_entities import query_entity_weights
 from hippo.retrieval.vectors import VectorSearch
+from hippo.threads import torch_threads_for
 
 PUSH_PASSAGE_SEEDS = 200
 """Passages seeded (the most similar ones) when PageRank runs by forward push and
@@ -143,7 +144,7 @@ class _Scorer:
         if self._torch is None:
             out = vectors @ q.T
         else:
-            with self._torch.inference_mode():
+            with torch_threads_for(q.shape[0]), self._torch.inference_mode():
                 out = (tensor @ self._torch.from_numpy(np.ascontiguousarray(q.T))).numpy()
         return np.asarray(out, dtype=np.float64)
 

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hippo.errors import HippoError
+from hippo.threads import torch_threads_for
 
 F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -87,7 +88,7 @@ class ExactSearch:
         q = np.atleast_2d(np.asarray(q, dtype=np.float32))
         if self._t is None:
             return np.asarray(np.asarray(self.vectors, dtype=np.float32) @ q.T, dtype=np.float64)
-        with self._torch.inference_mode():
+        with torch_threads_for(q.shape[0]), self._torch.inference_mode():
             out: F64 = (self._t @ self._torch.from_numpy(np.ascontiguousarray(q.T))).double().numpy()
             return out
 
