@@ -9,9 +9,13 @@ planted structure: **cost figures only, not retrieval quality**) and the index
 ``benchmarks/.cache/scale-N`` through :func:`hippo.prepared.write_prepared`: the same graph
 code as ``hippo index`` with the extraction and embedding already done. Then measures:
 
-* ``build_s``, ``peak_rss_gb``: the index build in a child process (synonymy included);
-* ``open_s``: ``open_index`` in a fresh process with the embedder already loaded (ready to
-  query: a first query follows; ``first_query_ms`` shows what the first call still pays);
+* ``build_s``, ``peak_rss_gb``: the index build in a child process (synonymy included); the
+  peak is VmHWM, which counts touched pages of the memory-mapped inputs, and
+  ``detail.build.peak_by_stage_gb`` splits each stage's peak into anonymous and file pages;
+* ``open_s``: ready to query in a fresh process with the embedder already loaded:
+  ``open_index`` and ``Engine.warm`` (what a first query would otherwise pay: spaCy's NER
+  model, the compiled push kernel, first pages); ``first_query_ms`` is the first real query
+  after that; ``detail.open_cold_cache`` repeats it after dropping the page cache (root only);
 * ``ppr_ms``: the PageRank step alone (certified forward push from each query's reset vector:
   its linked facts' entities and its 200 most similar passages), and ``top10_exact_frac``: the
   share of queries whose top-10 passages by PageRank mass equal those of the exact solution from
@@ -78,7 +82,8 @@ def ensure_synth(n: int) -> Path:
     folder = synth_dir(n)
     if not (folder / "meta.json").exists():
         log(f"[synth] generating {n:,} passages into {folder}")
-        subprocess.run([sys.executable, str(HERE / "synth.py"), "--passages", str(n), "--out", str(folder)], check=True)
+        subprocess.run([sys.executable, str(HERE / "synth.py"), "--passages", str(n), "--out", str(folder)], check=True,
+                       stdout=sys.stderr)  # stdout carries only the contract line
     return folder
 
 
@@ -125,17 +130,63 @@ def child_build(n: int) -> None:
 
         shutil.rmtree(out)
     base_rss = peak_rss_gb()
+    sampler = MemorySampler()
     t = time.perf_counter()
     corpus = prepared(folder, emb.id, emb.dim)
-    report = write_prepared(out, corpus, Config(), progress=lambda stage, s: log(f"  [build] {stage}: {s:.1f}s"))
+
+    def progress(stage: str, s: float) -> None:
+        sampler.end_stage(stage)
+        log(f"  [build] {stage}: {s:.1f}s, peak {sampler.stages[stage]}")
+
+    report = write_prepared(out, corpus, Config(), progress=progress)
     build_s = time.perf_counter() - t
     peak = peak_rss_gb()
+    sampler.stop()
     print(json.dumps({**report, "build_s": round(build_s, 1), "peak_rss_gb": round(peak, 2),
-                      "rss_before_build_gb": round(base_rss, 2)}))
+                      "rss_before_build_gb": round(base_rss, 2), "peak_by_stage_gb": sampler.stages}))
+
+
+class MemorySampler:
+    """Samples this process's resident memory every 50 ms on a thread and keeps, per build
+    stage, the peak resident set and its two parts: anonymous memory (the process's own
+    arrays) and file pages (memory-mapped files it has touched, which the kernel can drop).
+    VmHWM (``peak_rss_gb``) counts both."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        self.stages: dict[str, dict[str, float]] = {}
+        self._peak = {"rss": 0.0, "anon": 0.0, "file": 0.0}
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._done.wait(every):
+            fields = {}
+            for line in Path("/proc/self/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    fields[key] = int(value.split()[0]) / 2**20
+            with self._lock:
+                for name, key in (("rss", "VmRSS"), ("anon", "RssAnon"), ("file", "RssFile")):
+                    self._peak[name] = max(self._peak[name], fields.get(key, 0.0))
+
+    def end_stage(self, stage: str) -> None:
+        with self._lock:
+            self.stages[stage] = {k: round(v, 2) for k, v in self._peak.items()}
+            self._peak = {"rss": 0.0, "anon": 0.0, "file": 0.0}
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def child_open(n: int) -> None:
-    """Open the index in a fresh process, embedder loaded first; print a JSON line."""
+    """Open the index in a fresh process, embedder loaded first, until it is ready to query:
+    ``open_index`` then ``Engine.warm`` (spaCy's NER, the compiled push kernel, search indexes,
+    first pages). ``open_s`` is both; the first real query follows. Prints a JSON line."""
     from hippo import open_index
 
     t = time.perf_counter()
@@ -144,12 +195,15 @@ def child_open(n: int) -> None:
     model_s = time.perf_counter() - t
     t = time.perf_counter()
     engine = open_index(index_dir(n), embedder=emb)
-    open_s = time.perf_counter() - t
+    open_index_s = time.perf_counter() - t
+    warm = engine.warm()
+    ready_s = time.perf_counter() - t
     t = time.perf_counter()
     engine.retrieve("Who founded the company?", k=10)
     first = time.perf_counter() - t
     rss = peak_rss_gb()
-    print(json.dumps({"open_s": round(open_s, 3), "model_load_s": round(model_s, 2),
+    print(json.dumps({"open_s": round(ready_s, 3), "open_index_s": round(open_index_s, 3),
+                      "warm_s": {k: round(v, 3) for k, v in warm.items()}, "model_load_s": round(model_s, 2),
                       "first_query_ms": round(1000 * first, 1), "rss_after_first_query_gb": round(rss, 2)}))
 
 
@@ -239,6 +293,20 @@ def child_method(n: int, method: str, queries: int) -> None:
     print(json.dumps({"method": method, "queries": len(times), "setup_s": round(setup, 2),
                       "ppr_ms": {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2)},
                       "peak_rss_gb": round(peak, 3), "rss_before_gb": round(base, 3)}))
+
+
+def cold_open(n: int) -> dict[str, Any] | None:
+    """The open child again after dropping the page cache (as after a reboot: every file is
+    read from disk, the model's too); None when this process may not drop it (needs root)."""
+    control = Path("/proc/sys/vm/drop_caches")
+    if not os.access(control, os.W_OK):
+        log("[open] cold page cache: skipped (cannot write /proc/sys/vm/drop_caches)")
+        return None
+    os.sync()
+    control.write_text("1\n")
+    opened = run_child(["--passages", str(n), "--child", "open"])
+    log(f"[open] cold page cache: {opened}")
+    return opened
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
@@ -414,6 +482,7 @@ def measure(n: int, n_queries: int, n_exact: int, with_compare: bool, skip_build
     # that slow the query embedding on 2 cores, which a serving process would not have.
     ret = run_child(["--passages", str(n), "--child", "retrieve", "--queries", str(n_queries)])
     log(f"[retrieve] {ret}")
+    cold = cold_open(n)
 
     result: dict[str, Any] = {
         "passages": n,
@@ -432,6 +501,7 @@ def measure(n: int, n_queries: int, n_exact: int, with_compare: bool, skip_build
             "edge_counts": engine.manifest["counts"]["edges"],
             "build": build,
             "open": opened,
+            "open_cold_cache": cold,
             "ppr": {"queries": n_queries, "certified": round(float(np.mean(certified)), 4),
                     "uncertified_checked_by_cg": int(sum(not c for c in certified)),
                     "uncertified_identical": int(sum(same_by[b] for b in check if not certified[b])),
