@@ -41,8 +41,9 @@ RETRIEVERS = ("hippo", "hipporag2", "dense", "hgmem")
 DEFAULT_RETRIEVER = "hippo"
 FILTER_STAGE = "filter"
 QA_STAGE = "qa"
-WARM_QUERY = "Where was the founder of the company born?"
-"""The query :meth:`Engine.warm` ranks (it names no entity on purpose: NER still runs)."""
+WARM_QUERY = "Where was the founder of the Halvorsen Mill Company born?"
+"""The query :meth:`Engine.warm` ranks. It names an organisation that is unlikely to be an
+entity of the index, so the mention is embedded and matched to its nearest entity too."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ class Engine:
             return False
         check_embedder(files.manifest["embedder"]["id"], int(files.manifest["embedder"]["dim"]), self.embedder)
         # The old generation stays pinned while a with_overrides twin still reads it.
+        recognizer = self._recognizer  # spaCy's NER model does not depend on the generation
         self.__dict__.update(Engine(files, self.config, self.embedder, self._llm).__dict__)
+        self._recognizer = recognizer
         return True
 
     def info(self) -> dict[str, Any]:
@@ -181,12 +184,15 @@ class Engine:
 
     def warm(self, retriever: str = DEFAULT_RETRIEVER) -> dict[str, float]:
         """Pay now what the first query would otherwise pay, and return the seconds it took
-        (``prepare``: spaCy's NER model and the query embedder; ``rank``: the compiled push
-        kernel or the conjugate-gradient matrices, in-RAM vector copies, first pages of the
-        memory maps; ``memory``: the hypergraph view, for ``hgmem``).
+        (``prepare``: spaCy's NER model, the query embedder, the nearest-entity search of a
+        mention; ``rank``: the compiled push kernel or the conjugate-gradient matrices, in-RAM
+        vector copies, first pages of the memory maps; ``memory``: the hypergraph view, for
+        ``hgmem``, whose steps rank like ``hippo``).
 
-        Ranks one fixed query through ``retriever``'s code path without the LLM filter, so it
-        makes no LLM call and changes nothing. A server calls it once after :func:`open_index`.
+        Prepares and ranks one fixed query (:data:`WARM_QUERY`) without the LLM filter, so it
+        makes no LLM call and changes no result. A server calls it once after
+        :func:`open_index`; twins made by :meth:`with_overrides` before it do not share what it
+        loads, and :meth:`reload` keeps only the NER model.
         """
         _check_retriever(retriever)
         t0 = time.perf_counter()
@@ -475,7 +481,7 @@ class Engine:
                 self.ranker, self.config.retrieval,
                 np.asarray(self.files.array("passage_fact_indptr.npy")),
                 np.asarray(self.files.array("passage_fact_indices.npy")),
-                self.entity_names, lambda f: self.facts[f].as_text(), self.graph.adjacency(),
+                self.entity_names, lambda f: self.facts[f].as_text(), self.solver.adj,
             )
         return dataclasses.replace(self._hgmem_view, config=self.config.retrieval)
 

@@ -138,6 +138,7 @@ def test_warm_loads_the_first_query_costs_without_asking_the_llm(tmp_path, metho
     assert set(parts) == {"prepare", "rank"} and all(s >= 0 for s in parts.values())
     assert llm.requests == []  # the filter is on, but warming asks nothing
     assert cold._recognizer is not None  # spaCy's NER is loaded
+    assert cold._entity_vectors is not None  # the warm query's mention was matched to its nearest entity
     assert (cold.solver._push if method == "push" else cold.solver._sym) is not None
     assert "memory" in cold.warm("hgmem") and cold._hgmem_view is not None
     # Warming changes no result.
@@ -151,21 +152,41 @@ def test_warm_loads_the_first_query_costs_without_asking_the_llm(tmp_path, metho
         cold.warm("bm25")
 
 
-def test_small_batches_run_on_one_torch_thread():
+def test_small_batches_run_on_one_torch_thread(monkeypatch):
+    import threading
+
     import torch  # a dependency of sentence-transformers
 
-    from hippo.threads import SERIAL_UP_TO, torch_threads_for
+    import hippo.threads as threads
 
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    monkeypatch.setattr(threads, "_default", 2)  # a 2-core machine
     try:
-        with torch_threads_for(1):
+        with threads.torch_threads_for(1):
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
-        with torch_threads_for(SERIAL_UP_TO + 1):
+        with threads.torch_threads_for(threads.SERIAL_UP_TO + 1):
             assert torch.get_num_threads() == 2
-        with pytest.raises(RuntimeError), torch_threads_for(SERIAL_UP_TO):
+        with pytest.raises(RuntimeError), threads.torch_threads_for(threads.SERIAL_UP_TO):
             raise RuntimeError("restored even so")
         assert torch.get_num_threads() == 2
+
+        seen = []
+
+        def stuck_worker():  # a thread that started on one torch thread (inside another's block)
+            torch.set_num_threads(1)
+            with threads.torch_threads_for(100):
+                seen.append(torch.get_num_threads())
+            seen.append(torch.get_num_threads())
+
+        worker = threading.Thread(target=stuck_worker)
+        worker.start()
+        worker.join()
+        assert seen == [2, 2]
+
+        monkeypatch.setattr(threads, "_default", 4)  # more cores: small batches keep every thread
+        torch.set_num_threads(4)
+        with threads.torch_threads_for(1):
+            assert torch.get_num_threads() == 4
     finally:
         torch.set_num_threads(before)
