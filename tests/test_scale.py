@@ -336,3 +336,36 @@ def test_certified_push_proves_the_exact_top_k_or_goes_to_the_floor(compiled):
     assert tied.last_certified is False and tied.last_eps == 1e-6
     with pytest.raises(ValueError, match="refine_below"):
         push.run([0], [1.0], certify=10)
+
+
+def test_read_ahead_asks_for_the_pages_of_the_rows_in_runs(tmp_path):
+    import mmap
+    from types import SimpleNamespace
+
+    from hippo.retrieval.vectors import ahead, exact_cosines
+
+    page = mmap.PAGESIZE
+    calls = []
+
+    class Mapping(bytearray):  # stands in for the mmap object of a numpy memmap
+        def madvise(self, *args):
+            calls.append(args)
+
+    mm = Mapping(12 * page)
+    start = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    vectors = SimpleNamespace(_mmap=mm, flags=SimpleNamespace(c_contiguous=True), strides=(page, 4),
+                              ctypes=SimpleNamespace(data=start + 128))  # row r spans pages r and r + 1
+    ahead(vectors, np.array([0, 1, 5, 9, 10]))
+    assert calls == [(mmap.MADV_WILLNEED, 0, 3 * page), (mmap.MADV_WILLNEED, 5 * page, 2 * page),
+                     (mmap.MADV_WILLNEED, 9 * page, 3 * page)]
+    # on real memory maps and plain arrays it changes no result
+    rng = np.random.default_rng(0)
+    plain = rng.normal(size=(300, 16)).astype(np.float16)
+    mapped = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float16, shape=plain.shape)
+    mapped[:] = plain
+    rows = np.array([299, 3, 150, 4])
+    q = rng.normal(size=16).astype(np.float32)
+    want = np.asarray(plain[rows], np.float64) @ q
+    for arr, r in ((mapped, rows), (plain, rows), (mapped[2:], rows - 2)):
+        assert np.allclose(exact_cosines(arr, q, r), np.asarray(np.asarray(arr)[r], np.float64) @ q)
+    assert np.allclose(exact_cosines(mapped, q, rows), want)

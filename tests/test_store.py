@@ -235,3 +235,12 @@ def test_second_writer_is_told_who_holds_the_lock_and_a_crash_frees_it(tmp_path)
         holder.stdout.close()
     assert add(root, 3).changes["passages"]["added"] == 1  # the kernel dropped the dead holder's lock
     assert (root / ".lock").read_text() == ""  # no PID left behind by a finished writer
+
+
+def test_prefetch_reads_the_named_files_once(tmp_path):
+    make_engine(tmp_path / "idx")
+    files = read_index_files(tmp_path / "idx")
+    names = ["adj_indices.npy", "node_degree.npy", "no_such_file.npy"]
+    sizes = sum((files.generation / n).stat().st_size for n in names[:2])
+    assert files.prefetch(names, chunk=7) == sizes  # a chunk smaller than a file: several reads
+    files.close()

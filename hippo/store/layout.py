@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,6 +280,23 @@ class IndexFiles:
     def has(self, name: str) -> bool:
         """Whether the generation holds the file ``name``."""
         return (self.generation / name).exists()
+
+    def prefetch(self, names: Sequence[str], chunk: int = 1 << 24) -> int:
+        """Read the files ``names`` (those present) once from start to end, so that the page
+        cache holds them before anything reads them at random through a memory map. Plain
+        reads into one reused buffer: the pages are cached, not mapped into this process.
+        (``posix_fadvise(WILLNEED)`` instead returned at once but, measured from a cold page
+        cache at 10^6 passages, left the push faulting as before.) Returns the bytes read."""
+        buffer = bytearray(chunk)
+        total = 0
+        for name in names:
+            path = self.generation / name
+            if not path.exists():
+                continue
+            with open(path, "rb", buffering=0) as fh:
+                while got := fh.readinto(buffer):
+                    total += got
+        return total
 
     def strings(self, stem: str) -> StringTable:
         """The packed string table ``stem.bin`` + ``stem.off.npy``, memory-mapped."""
