@@ -131,9 +131,10 @@ def main() -> None:
         "(every uncertified query, plus a sample of certified ones as a check of the proof; counts in each "
         "`detail.ppr`). Synonymy recall: every pair at cosine >= 0.8 of 2,000 sampled entities, found by exact search, "
         "against the index's candidates. Earlier runs: `scale-1000000-run1-build.json` (first 10^6 build, HNSW-assigned "
-        "IVF: 1,936 s, 22.2 GB); `scale-1000000-run3-fragmented.json` (the final synonymy rule before its scan reused "
-        "its work arrays: 1,220 s, 21.4 GB, of which 13 GB was freed memory the heap kept; open 8.7 s before the floor "
-        "samples were stored and the IVF lists memory-mapped).\n\n![scale](scale.png)\n\n"
+        "IVF: 1,936 s, 22.2 GB); `scale-1000000-run3-build.json` (the final synonymy rule before its scan reused its "
+        "work arrays: peak 21.3 GB, 17.2 GB anonymous); `scale-1000000-before-threads.json` (this index before small "
+        "batches ran on one torch thread); `scale-ab-*.json` (`benchmarks/ab.py`: open and retrieve with an earlier "
+        "revision of the code on this index).\n\n![scale](scale.png)\n\n"
         "## Effect on ranking, MuSiQue-100 (recorded OpenIE)\n\n`python benchmarks/scale.py --musique`: Recall@k as the "
         "large-index parts are switched on, on real questions.\n\n" + musique_table() + "\n"
     )

@@ -230,8 +230,9 @@ def synonymy_candidates_ivf(
 class _ScanWork:
     """The work arrays of :func:`_scan`, made once per search and reused by every block: the
     block's gathered int8 query rows, its int32 products, and the hits found so far (grown by
-    doubling). Made per block instead, they fragmented the heap: at 5 million entities the
-    freed blocks, pinned by the small hit arrays kept between them, held 10 GB resident."""
+    doubling). Made per block instead, they fragmented the heap: the freed blocks, pinned by
+    the small hit arrays kept between them, stayed resident (10^6-passage build, 4,990,033
+    entities: the stage peaked at 17.2 GB of anonymous memory instead of 5.7 GB)."""
 
     def __init__(self, d: int, block: int) -> None:
         import torch
