@@ -139,7 +139,7 @@ def child_build(n: int) -> None:
         sampler.end_stage(stage)
         log(f"  [build] {stage}: {s:.1f}s, peak {sampler.stages[stage]}")
 
-    report = write_prepared(out, corpus, Config(), progress=progress)
+    report = write_prepared(out, corpus, Config(), progress=progress, link_vectors=True)  # the cache is never rewritten
     build_s = time.perf_counter() - t
     peak = peak_rss_gb()
     sampler.stop()

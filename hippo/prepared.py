@@ -94,10 +94,20 @@ def containment(c: PreparedCorpus) -> tuple[IntArray, IntArray, IntArray, IntArr
 
 
 def write_prepared(
-    out: str | Path, corpus: PreparedCorpus, config: Config, progress: Callable[[str, float], None] | None = None
+    out: str | Path,
+    corpus: PreparedCorpus,
+    config: Config,
+    progress: Callable[[str, float], None] | None = None,
+    link_vectors: bool = False,
 ) -> dict[str, Any]:
     """Build the graph and write a new generation of the index at ``out``; returns counts and
-    timings (seconds per stage)."""
+    timings (seconds per stage).
+
+    Vectors given as whole ``.npy`` memory maps are copied into the index. ``link_vectors=True``
+    hard-links them instead (when on the same file system), which saves a copy of every vector
+    file but makes the index share the input files: rewriting an input in place (``np.save`` to
+    the same path truncates and rewrites the same file) would then change the index too. Use it
+    only for inputs that are never rewritten."""
     corpus.check()
     root = Path(out)
     t0 = time.perf_counter()
@@ -155,7 +165,7 @@ def write_prepared(
     stats["ann"] = ann
     t = lap("ann", t)
     for name, vecs in vectors.items():
-        files[f"{name}.npy"] = _vector_file(vecs, stage / f"{name}.npy")
+        files[f"{name}.npy"] = _vector_file(vecs, stage / f"{name}.npy", link_vectors)
     files.update(staged)
     counts = {
         "passages": n_p, "entities": n_e, "facts": len(corpus.fact_relations), "triples_dropped": 0,
@@ -187,9 +197,9 @@ def write_prepared(
     return {"path": str(written), "counts": counts, "timings_s": timings, **stats}
 
 
-def _vector_file(vecs: Any, staged: Path) -> Any:
-    """A whole ``.npy`` memory map goes in as a file (hard-linked when on the same file system,
-    else copied; never modified in place afterwards); anything else as an array."""
+def _vector_file(vecs: Any, staged: Path, link: bool) -> Any:
+    """A whole ``.npy`` memory map goes in as a file: copied, or hard-linked when ``link`` and
+    on the same file system (the index never modifies it in place); anything else as an array."""
     import shutil
 
     src = getattr(vecs, "filename", None)
@@ -199,10 +209,13 @@ def _vector_file(vecs: Any, staged: Path) -> Any:
     if whole.shape != vecs.shape or whole.dtype != vecs.dtype:
         return np.asarray(vecs)
     staged.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, staged)
-    except OSError:
-        shutil.copyfile(src, staged)
+    if link:
+        try:
+            os.link(src, staged)
+            return staged
+        except OSError:
+            pass
+    shutil.copyfile(src, staged)
     return staged
 
 

@@ -161,6 +161,26 @@ def test_prepared_index_matches_the_graph_code_and_refuses_updates(tmp_path):
         build_index(tmp_path / "c.json", tmp_path / "idx", embedder=emb)
 
 
+def test_prepared_vector_files_are_copied_unless_linking_is_asked_for(tmp_path):
+    import dataclasses
+
+    from hippo.config import Config
+    from hippo.prepared import write_prepared
+
+    corpus, _, _, _ = synthetic_corpus(n_p=300)
+    src = tmp_path / "passage_vectors.npy"
+    np.save(src, corpus.passage_vectors)
+    mapped = dataclasses.replace(corpus, passage_vectors=np.load(src, mmap_mode="r"))
+    write_prepared(tmp_path / "copied", mapped, Config())
+    write_prepared(tmp_path / "linked", mapped, Config(), link_vectors=True)
+    copied = next((tmp_path / "copied").glob("gen-*/passage_vectors.npy"))
+    linked = next((tmp_path / "linked").glob("gen-*/passage_vectors.npy"))
+    assert copied.stat().st_ino != src.stat().st_ino and linked.stat().st_ino == src.stat().st_ino
+    np.save(src, np.zeros_like(corpus.passage_vectors))  # rewrites the same file in place
+    assert np.array_equal(np.load(copied), corpus.passage_vectors)
+    assert not np.load(linked).any()  # the documented hazard of linking
+
+
 def test_push_path_ranks_like_the_exact_path(tmp_path):
     from hippo import open_index
     from hippo.prepared import write_prepared
