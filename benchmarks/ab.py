@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="the earlier revision (commit)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs of each revision")
     ap.add_argument("--cold", action="store_true", help="drop the page cache before every run (root)")
+    ap.add_argument("--tag", default="", help="added to the result file's name, to keep earlier comparisons")
     args = ap.parse_args()
     if not (CACHE / f"scale-{args.passages}" / "CURRENT").exists():
         raise SystemExit(f"no cached index of {args.passages} passages: run benchmarks/scale.py --passages {args.passages} first")
@@ -88,7 +89,7 @@ def main() -> None:
               "before": before, "after": after, "compared": f"{key} (p50 for retrieve)", "summary": summary, "rows": rows,
               "command": " ".join(["python", "benchmarks/ab.py", *sys.argv[1:]])}
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"scale-ab-{args.child}-{args.passages}{'-cold' if args.cold else ''}.json"
+    path = RESULTS / f"scale-ab-{args.child}-{args.passages}{'-cold' if args.cold else ''}{'-' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     log(f"[saved] {path}")
     print(json.dumps({"compared": result["compared"], **summary}))
