@@ -360,7 +360,7 @@ def test_certified_push_proves_the_exact_top_k_or_goes_to_the_floor(compiled):
 
 def test_row_cosines_read_ahead_only_while_gathers_are_slow(tmp_path, monkeypatch):
     import hippo.retrieval.vectors as vectors_module
-    from hippo.retrieval.vectors import RowCosines
+    from hippo.retrieval.vectors import FAST_STREAK, MIN_TIMED_ROWS, RowCosines
 
     rng = np.random.default_rng(0)
     plain = rng.normal(size=(500, 8)).astype(np.float16)
@@ -369,16 +369,21 @@ def test_row_cosines_read_ahead_only_while_gathers_are_slow(tmp_path, monkeypatc
     asked = []
     monkeypatch.setattr(vectors_module, "ahead", lambda v, rows: asked.append(len(rows)))
     reader = RowCosines(mapped)
-    rows, q = np.array([400, 2, 77]), rng.normal(size=8).astype(np.float32)
+    rows, q = rng.choice(500, MIN_TIMED_ROWS, replace=False), rng.normal(size=8).astype(np.float32)
     want = np.asarray(plain[rows], np.float64) @ q
     reader.cold_row_s = 1.0  # every gather counts as fast
-    assert np.allclose(reader.cosines(q, rows), want) and asked == [3]  # on at first
-    assert np.allclose(reader.cosines(q, rows), want) and asked == [3]  # the rows came from the cache
+    for _ in range(FAST_STREAK):  # on at first, and while the streak of cached gathers is short
+        assert np.allclose(reader.cosines(q, rows), want)
+    assert len(asked) == FAST_STREAK
+    reader.cosines(q, rows)
+    assert len(asked) == FAST_STREAK  # off after the streak
     reader.cold_row_s = 0.0  # every gather counts as slow
+    reader.cosines(q, rows[:3])  # too few rows to judge
+    reader.cosines(q, rows[:3])
+    assert len(asked) == FAST_STREAK
+    reader.cosines(q, rows)  # slow: on again for the next one
     reader.cosines(q, rows)
-    assert asked == [3]  # this one was decided by the fast gather before it
-    reader.cosines(q, rows)
-    assert asked == [3, 3]
+    assert len(asked) == FAST_STREAK + 1 and reader.fast_streak == 0
 
 
 def test_read_ahead_asks_for_the_pages_of_the_rows_in_runs(tmp_path):

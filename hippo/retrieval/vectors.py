@@ -70,19 +70,29 @@ COLD_ROW_S = 5e-6
 0.6 us per 384-float16 row, gathered and converted; a read from disk tens of microseconds)."""
 
 
+FAST_STREAK = 64
+"""Gathers from the cache in a row after which :class:`RowCosines` stops reading ahead."""
+
+MIN_TIMED_ROWS = 32
+"""Gathers of fewer rows do not change :class:`RowCosines`' read-ahead."""
+
+
 class RowCosines:
     """Exact cosines to rows of a matrix, usually a memory map, that read the rows ahead
     (:func:`ahead`) only while gathers miss the page cache.
 
     Read-ahead costs one ``madvise`` call per run of pages, about 0.7 us per row here even
     when every page is cached: more than the gather itself (10^6 passages, 400 rows: 0.28 ms
-    against 0.24 ms). So it is on at first, off once a gather shows the rows came from the
-    cache, and on again after a gather that did not."""
+    against 0.24 ms). A gather from disk without it costs far more (one read after another,
+    up to 0.1 s for 400 rows), so it is on at first, off only after :data:`FAST_STREAK`
+    gathers in a row came from the cache, and on again after any gather that did not. Gathers
+    of fewer than :data:`MIN_TIMED_ROWS` rows are too short to judge and change nothing."""
 
     def __init__(self, vectors: Any) -> None:
         self.vectors = vectors
         self.read_ahead = True
         self.cold_row_s = COLD_ROW_S
+        self.fast_streak = 0
 
     def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
         rows = np.asarray(rows, dtype=np.int64)
@@ -94,7 +104,12 @@ class RowCosines:
             ahead(self.vectors, ordered)
         t = time.perf_counter()
         block = np.asarray(self.vectors[ordered], dtype=np.float64)
-        self.read_ahead = time.perf_counter() - t > self.cold_row_s * len(rows)
+        if len(rows) >= MIN_TIMED_ROWS:
+            if time.perf_counter() - t > self.cold_row_s * len(rows):
+                self.read_ahead, self.fast_streak = True, 0
+            else:
+                self.fast_streak += 1
+                self.read_ahead = self.read_ahead and self.fast_streak < FAST_STREAK
         out = np.empty(len(rows))
         out[order] = block @ np.asarray(q, dtype=np.float64)
         return out
