@@ -17,9 +17,10 @@ from collections.abc import Iterator
 
 SERIAL_UP_TO = 8
 """Batches of at most this many queries or texts run on one torch thread. Measured on 2 cores
-at 10^6 passages, the same index and benchmark before and after: retrieve p50 / p95 48.4 /
-138.2 ms -> 25.9 / 51.9 ms (``benchmarks/results/scale-1000000-before-threads.json`` against
-``scale-1000000.json``)."""
+at 10^6 passages, on one index, three alternating runs of each revision: retrieve p50 / p95
+34.7-43.8 / 126-132 ms before, 25.8-26.9 / 37.7-39.6 ms after
+(``benchmarks/results/scale-ab-retrieve-1000000.json``, ``benchmarks/ab.py`` against 965a76d;
+``scale-1000000-before-threads.json`` is one earlier run of the whole benchmark before)."""
 
 SERIAL_MAX_THREADS = 2
 """Small batches go serial only when torch's thread count is at most this."""
