@@ -38,7 +38,14 @@ COUNTERS = ("nodes_created", "nodes_deleted", "relationships_created", "relation
 
 
 def _ident(name: str) -> str:
-    """A label or type safe to place in Cypher text (never a value: those are parameters)."""
+    """A label or type safe to place in Cypher text (never a value: those are parameters).
+
+    Labels and relationship types are the one part of a query written into its text. Schema
+    commands take no parameters at all, and on Neo4j 5.26 a dynamic label (``n:$(label)``) in
+    ``MATCH`` or ``MERGE`` cannot use the id constraint's index: the planner falls back to
+    ``AllNodesScan``, which would make every batch of an export scan the whole store. So every
+    such name passes this check, and every id and property travels in ``$rows``.
+    """
     if not _IDENT.match(name):
         raise ValueError(f"not a label or relationship type: {name!r}")
     return name
@@ -141,7 +148,7 @@ def _first_line(exc: BaseException) -> str:
 def schema_statements(vectors_dim: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Constraints and indexes (idempotent: ``IF NOT EXISTS``)."""
     out: list[tuple[str, dict[str, Any]]] = [
-        (f"CREATE CONSTRAINT hippo_{label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE", {})
+        (f"CREATE CONSTRAINT hippo_{_ident(label).lower()}_id IF NOT EXISTS FOR (n:{_ident(label)}) REQUIRE n.id IS UNIQUE", {})
         for label in ("Passage", "Entity", "Fact", "Query")
     ]
     out += [
