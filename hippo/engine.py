@@ -349,7 +349,7 @@ class Engine:
 
     def _result(self, query: str, retriever: str, r: GraphRanking, timings: dict[str, float]) -> QueryResult:
         hits = tuple(
-            Hit(rank, self.passage_ids[i], float(s), self.passage_titles[i], self.passage_contents[i])
+            _hit(rank, self.passage_ids[i], float(s), self.passage_titles[i], self.passage_contents[i], {})
             for rank, (i, s) in enumerate(zip(r.passages.tolist(), r.scores.tolist()))
         )
         facts = tuple(LinkedFact(self.facts[f], float(s)) for f, s in zip(r.facts.tolist(), r.fact_scores.tolist()))
@@ -539,6 +539,20 @@ class Engine:
         if retriever == "hipporag2":
             cfg = dataclasses.replace(cfg, query_entity_weight=0.0, dense_fusion=0.0)
         return self.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, cfg, batch.entities, linked)
+
+
+def _hit(rank: int, pid: str, score: float, title: str, content: str, meta: Mapping[str, Any]) -> Hit:
+    """A hit with its citation: the document and span from the passage metadata, else the
+    passage itself (a passage corpus: the document is the passage, the span all of it)."""
+    span = meta.get("span")
+    return Hit(
+        rank, pid, score, title, content,
+        document_id=str(meta.get("document_id", pid)),
+        source=str(meta.get("source", "")),
+        headings=tuple(str(h) for h in meta.get("headings", ())),
+        span=(int(span[0]), int(span[1])) if span else (0, len(content)),
+        metadata=dict(meta),
+    )
 
 
 def _open_ivf(files: IndexFiles, name: str, nprobe: int, candidates: int) -> IVFSearch:

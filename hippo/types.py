@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 Triple = tuple[str, str, str]
+
+META_KEYS = ("document_id", "source", "headings", "span", "chunk", "speaker", "session", "time")
+"""Passage metadata keys with a meaning hippo knows (:attr:`Passage.metadata`)."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,12 @@ class Passage:
     id: str
     content: str
     title: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """JSON-able facts about where the passage came from, stored with it and returned on its
+    hits. Reserved keys (see :data:`META_KEYS`): documents set ``document_id``, ``source``,
+    ``headings`` (list of str), ``span`` (``[start, end]`` character offsets into the
+    document's extracted text) and ``chunk`` (index in the document); conversation turns set
+    ``speaker``, ``session`` and ``time`` (ISO 8601). Other keys are kept as given."""
 
     @property
     def text(self) -> str:
@@ -67,6 +77,16 @@ class Hit:
     score: float
     title: str
     content: str
+    document_id: str = ""
+    """The document the passage is a chunk of; the passage id itself for a passage corpus."""
+    source: str = ""
+    """Where the document came from: the file path as given, or a JSON document's id."""
+    headings: tuple[str, ...] = ()
+    """The heading path above the chunk in its document, outermost first."""
+    span: tuple[int, int] = (0, 0)
+    """``[start, end)`` character offsets of the chunk in its document's extracted text."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """The passage's whole metadata (:attr:`Passage.metadata`), e.g. ``speaker``/``session``/``time``."""
 
 
 @dataclass(frozen=True)
