@@ -88,18 +88,65 @@ class Engine:
         self._install(snapshot)
 
     def _install(self, snap: Snapshot) -> None:
-        """Make ``snap`` the commit this engine answers from (keeping what depends only on its base)."""
+        """Make ``snap`` the commit this engine answers from. What ranking needs (the solver,
+        the searches, the ranker) is made on first use, keeping what depends only on the base."""
         old = getattr(self, "snapshot", None)
         if old is not None and old.base.name != snap.base.name:
             self._scorer_cache, self._ivf = {}, {}
         self.snapshot = snap
-        self.passage_ids: Sequence[str] = snap.passage_ids
-        self.passage_titles: Sequence[str] = snap.passage_titles
-        self.passage_contents: Sequence[str] = snap.passage_contents
-        self.entity_names: Sequence[str] = snap.entity_names
-        self.entity_ids: Sequence[str] = snap.entity_ids
-        self.facts: Sequence[Fact] = snap.facts
-        self.solver = PPRSolver(snap.graph)
+        self._ranker: HippoRAG2Ranker | None = None
+        self._names: Mapping[str, int] | None = None
+        self._entity_vectors: Any = None
+        self._hgmem_view: GraphView | None = None
+
+    @property
+    def passage_ids(self) -> Sequence[str]:
+        """Id of every passage row (tombstoned ones included: see ``snapshot.passage_alive``)."""
+        return self.snapshot.passage_ids
+
+    @property
+    def passage_titles(self) -> Sequence[str]:
+        """Title of every passage row."""
+        return self.snapshot.passage_titles
+
+    @property
+    def passage_contents(self) -> Sequence[str]:
+        """Content of every passage row."""
+        return self.snapshot.passage_contents
+
+    @property
+    def entity_names(self) -> Sequence[str]:
+        """Normalised name of every entity row."""
+        return self.snapshot.entity_names
+
+    @property
+    def entity_ids(self) -> Sequence[str]:
+        """Id of every entity row."""
+        return self.snapshot.entity_ids
+
+    @property
+    def facts(self) -> Sequence[Fact]:
+        """Every fact row."""
+        return self.snapshot.facts
+
+    @property
+    def solver(self) -> PPRSolver:
+        """PageRank over the commit's graph."""
+        return self.ranker.solver
+
+    @property
+    def ranker(self) -> HippoRAG2Ranker:
+        """The ranker over the commit this engine answers from (made on first use)."""
+        if self._ranker is None:
+            self._ranker = self._make_ranker(self.snapshot)
+        return self._ranker
+
+    @property
+    def _search(self) -> dict[str, Any]:
+        self.ranker  # noqa: B018 - made with the ranker
+        return self._searches
+
+    def _make_ranker(self, snap: Snapshot) -> HippoRAG2Ranker:
         rcfg = self.config.retrieval
         search: dict[str, Any] = {}
         for which, alive in (("passage", snap.passage_alive), ("fact", snap.fact_alive), ("entity", snap.entity_alive)):
@@ -113,17 +160,15 @@ class Engine:
                 self._ivf[which] = IVFSearch(path, base_vecs, floor, rcfg.ann_nprobe, rcfg.ann_candidates)
             later = snap.vectors(which)[1]
             search[which] = self._ivf[which] if later is None and alive is None else SegmentedSearch(self._ivf[which], later, alive)
-        self._search = search
+        self._searches = search
         p_base, p_later = snap.vectors("passage")
         f_base, f_later = snap.vectors("fact")
-        self.ranker = HippoRAG2Ranker(
-            [x for x in (p_base, p_later) if x is not None], [x for x in (f_base, f_later) if x is not None], snap.fact_subject, snap.fact_object, snap.entity_passage_count,
-            self.solver, search.get("passage"), search.get("fact"),
+        return HippoRAG2Ranker(
+            [x for x in (p_base, p_later) if x is not None], [x for x in (f_base, f_later) if x is not None],
+            snap.fact_subject, snap.fact_object, snap.entity_passage_count,
+            PPRSolver(snap.graph), search.get("passage"), search.get("fact"),
             passage_alive=snap.passage_alive, fact_alive=snap.fact_alive, scorer_cache=self._scorer_cache,
         )
-        self._names: Mapping[str, int] | None = None
-        self._entity_vectors: Any = None
-        self._hgmem_view: GraphView | None = None
 
     @property
     def llm(self) -> LLMClient:

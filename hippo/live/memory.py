@@ -93,6 +93,8 @@ class MemoryWriter:
         """Run the policy's merges in a background thread (a long-lived engine); False runs
         them before the write returns (``hippo add``)."""
         self._job: threading.Thread | None = None
+        self.last_report: Any = None
+        """The :class:`~hippo.live.writer.WriteReport` of the last add (timings of its stages)."""
         self.last_job: dict[str, Any] = {}
         """What the last merge or compaction did (or the error it met, under ``error``)."""
 
@@ -176,7 +178,7 @@ class MemoryWriter:
         """See :meth:`hippo.engine.Engine.add`."""
         passages = to_passages(items)
         with self.mutex:
-            self.writer.add(passages, update=update, source=f"add: {len(passages)} items")
+            self.last_report = self.writer.add(passages, update=update, source=f"add: {len(passages)} items")
             state = self.writer.state
             out = []
             for p in passages:

@@ -36,7 +36,7 @@ class EntitySearch:
         self.later: list[F32] = [] if later is None or not len(later) else [np.asarray(later, dtype=np.float32)]
         self.ann_path = ann_path
         self.nprobe = nprobe
-        self._base32: F32 | None = None
+        self._base32: Any = None
         self._ivf: Any = None
         self.last_scored = 0
         """Pairs the last :meth:`candidates` scored (new x older, plus new x new)."""
@@ -47,9 +47,10 @@ class EntitySearch:
         return self.n_base + sum(len(x) for x in self.later)
 
     def absorb(self, vectors: F32) -> None:
-        """Make a committed write's new entity vectors searchable."""
+        """Make a committed write's new entity vectors searchable (kept as one matrix)."""
         if len(vectors):
-            self.later.append(np.asarray(vectors, dtype=np.float32))
+            new = np.asarray(vectors, dtype=np.float32)
+            self.later = [np.concatenate([*self.later, new])] if self.later else [new]
             if not self.dim:
                 self.dim = int(vectors.shape[1])
 
@@ -84,10 +85,20 @@ class EntitySearch:
             c = idx.ravel().astype(np.int64)
             ok = c >= 0
             return r[ok], c[ok]  # re-scored exactly by the caller
+        return _above(self._base_matrix(), q, pre)
+
+    def _base_matrix(self) -> Any:
+        """The base vectors as a float32 matrix in RAM (a torch tensor when torch is there:
+        MKL on one thread for a handful of queries, as the scorer does), made once."""
         if self._base32 is None:
-            self._base32 = np.ascontiguousarray(self.base, dtype=np.float32)
-        r, c = np.nonzero(q @ self._base32.T >= pre)
-        return r.astype(np.int64), c.astype(np.int64)
+            arr = np.array(self.base, dtype=np.float32)  # a copy: torch needs writable memory
+            try:
+                import torch
+
+                self._base32 = torch.from_numpy(arr)
+            except ImportError:  # pragma: no cover - torch is a dependency
+                self._base32 = arr
+        return self._base32
 
     def candidates(self, new_vectors: F32, first_row: int, threshold: float) -> tuple[IntArray, IntArray, F32]:
         """Every pair ``(i, j, cos)`` (i < j, sorted) with cosine at or above ``threshold`` between
@@ -105,9 +116,9 @@ class EntitySearch:
         rows_l, cols_l = [qr], [cr]
         start = self.n_base
         for part in self.later:
-            r, c = np.nonzero(q @ part.T >= pre)
-            rows_l.append(r.astype(np.int64))
-            cols_l.append(c.astype(np.int64) + start)
+            r, c = _above(part, q, pre)
+            rows_l.append(r)
+            cols_l.append(c + start)
             start += len(part)
         sims = q @ q.T
         sims[np.tril_indices(m)] = -np.inf
@@ -135,3 +146,17 @@ class EntitySearch:
         if (~new).any():
             out[~new] = self.rows(rows[~new])
         return out
+
+
+def _above(matrix: Any, q: F32, pre: float) -> tuple[IntArray, IntArray]:
+    """(query, row) of every product ``q @ matrix.T`` at or above ``pre``."""
+    if isinstance(matrix, np.ndarray):
+        r, c = np.nonzero(q @ matrix.T >= pre)
+        return r.astype(np.int64), c.astype(np.int64)
+    import torch
+
+    from hippo.threads import torch_threads_for
+
+    with torch_threads_for(len(q)), torch.inference_mode():
+        hit = torch.nonzero((torch.from_numpy(q) @ matrix.T) >= pre)
+    return hit[:, 0].numpy().astype(np.int64), hit[:, 1].numpy().astype(np.int64)
