@@ -187,7 +187,10 @@ class Engine:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest of the commit this engine answers from."""
+        """The manifest of the commit this engine answers from (a writable engine's last commit,
+        merges made in the background included)."""
+        if self._writer is not None:
+            self._follow()
         return self.snapshot.manifest
 
     @property
@@ -757,7 +760,8 @@ def open_index(
             raise HippoError("create=True needs writable=True")
         snap = Snapshot.open(root)
         return _engine(snap, overrides, embedder, llm, None)
-    writer = MemoryWriter.open(root, create=create, config=config, embedder=embedder, wait=wait, extractor=extractor)
+    writer = MemoryWriter.open(root, create=create, config=config, embedder=embedder, wait=wait, extractor=extractor,
+                               overrides=overrides)
     try:
         return _engine(writer.snapshot, overrides, writer.embedder_or(embedder), llm, writer)
     except BaseException:

@@ -93,6 +93,8 @@ class MemoryWriter:
         """Run the policy's merges in a background thread (a long-lived engine); False runs
         them before the write returns (``hippo add``)."""
         self._job: threading.Thread | None = None
+        self.job_lock = threading.Lock()
+        """Held by a merge or compaction for its whole run: they never overlap."""
         self.last_report: Any = None
         """The :class:`~hippo.live.writer.WriteReport` of the last add (timings of its stages)."""
         self.last_job: dict[str, Any] = {}
@@ -101,9 +103,11 @@ class MemoryWriter:
     @classmethod
     def open(cls, root: Path, create: bool = False, config: Config | None = None, embedder: Embedder | None = None,
              wait: float = 0.0, extractor: Extractor | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> MemoryWriter:
+             progress: Callable[[str, int, int], None] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> MemoryWriter:
         """Take the writer lock of ``root`` and open its writer (making an empty index first
-        when ``create`` and there is none)."""
+        when ``create`` and there is none); ``overrides`` change query-time and runtime
+        settings (e.g. the merge policy's ``runtime.*``)."""
         from hippo.indexer import check_same_settings, model_factories
 
         check_writable(root)
@@ -124,6 +128,10 @@ class MemoryWriter:
             if config is not None:
                 check_same_settings(saved, config, root)
                 saved = config
+            if overrides:
+                from hippo.engine import _override
+
+                saved = _override(saved, dict(overrides))
             make_x, make_e = model_factories(root, saved, manifest, extractor, embedder)
             writer = Writer(root, saved, make_x, make_e, progress)
         except BaseException:
@@ -148,7 +156,7 @@ class MemoryWriter:
         """Run (or start) what the merge policy asks for."""
         from hippo.live.compaction import due
 
-        if not self.writer.config.runtime.auto_compact or (self._job is not None and self._job.is_alive()):
+        if not self.writer.config.runtime.auto_compact or self.job_lock.locked():
             return
         what = due(self.writer.manifest, self.writer.config)
         if not what:
@@ -162,10 +170,14 @@ class MemoryWriter:
     def _run(self, what: str) -> None:
         from hippo.live.compaction import compact, merge
 
+        if not self.job_lock.acquire(blocking=False):
+            return  # another merge or compaction runs: the next write asks again
         try:
             self.last_job = compact(self) if what == "compact" else merge(self)
         except Exception as exc:  # a background job must not kill the process; the next write retries
             self.last_job = {"operation": what, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self.job_lock.release()
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait for a running background merge; returns what the last one did."""
@@ -200,8 +212,9 @@ class MemoryWriter:
         """Merge every segment into one base (see :mod:`hippo.live.compaction`)."""
         from hippo.live.compaction import compact
 
-        self.wait()
-        report: dict[str, Any] = compact(self)
+        with self.job_lock:
+            report: dict[str, Any] = compact(self)
+        self.last_job = report
         return report
 
     def close(self) -> None:

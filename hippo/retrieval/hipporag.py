@@ -450,6 +450,7 @@ class HippoRAG2Ranker:
                 continue
             pscores = self._live(mass[:, b])
             top = top_k_indices(pscores, k)
+            top = top[np.isfinite(pscores[top])]  # fewer live passages than k: no tombstone fills in
             results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
         return results
 
