@@ -201,6 +201,7 @@ class Engine:
     def with_overrides(self, overrides: dict[str, Any]) -> Engine:
         """The same index with other query-time settings (``{"retrieval.damping": 0.6}``);
         shares every array and model with this engine (and never writes)."""
+        self.ranker  # noqa: B018 - made now, so that the twin shares it
         twin = copy.copy(self)
         twin.config = _override(self.config, overrides)
         twin._writer = None
