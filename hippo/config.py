@@ -151,8 +151,8 @@ class RuntimeConfig:
     threads: int = 0
     """Threads for torch/BLAS; 0 = leave the library defaults."""
     keep_generations: int = 2
-    """Index generations a write keeps on disk, the live one included (>= 1); older ones are
-    deleted unless a reader still has them open. ``hippo info --history`` lists every write."""
+    """Unused since index format 2 (segments a reader has open are always kept, the others go
+    at the next write); accepted so that configs saved by earlier versions still load."""
     checkpoint_passages: int = 64
     """Passages extracted between two checkpoints of the resume cache (``DIR/.work``)."""
     checkpoint_strings: int = 2048
