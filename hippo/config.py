@@ -421,6 +421,16 @@ QUERY_TIME = ("retrieval.", "runtime.", "llm.")
 """Sections that may change after indexing."""
 
 
+def with_query_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """``config`` with query-time overrides (``{"retrieval.damping": 0.6}``); any other key is a
+    ConfigError saying it cannot change after indexing."""
+    bad = [key for key in overrides if not key.startswith(QUERY_TIME)]
+    if bad:
+        raise ConfigError(f"{', '.join(bad)} cannot change after indexing (only retrieval.*, runtime.* and llm.* can); "
+                          f"rebuild the index to change them")
+    return config.replace(overrides).validate()
+
+
 def query_overrides(
     path: str | Path | None = None, overrides: Iterable[str] = (), env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
