@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,6 +201,7 @@ class OnnxQueryEncoder:
 
 _ENCODERS: dict[tuple[str, int], OnnxQueryEncoder | None] = {}
 """Query encoders made in this process, by (model folder, max length); None: not possible."""
+_MAKING = threading.Lock()
 
 
 def query_encoder(model_dir: Path, max_seq_length: int) -> OnnxQueryEncoder | None:
@@ -210,6 +212,13 @@ def query_encoder(model_dir: Path, max_seq_length: int) -> OnnxQueryEncoder | No
     key = (str(model_dir), max_seq_length)
     if key in _ENCODERS:
         return _ENCODERS[key]
+    with _MAKING:  # one export and one session, however many threads ask first
+        if key not in _ENCODERS:
+            _ENCODERS[key] = _make(model_dir, max_seq_length)
+        return _ENCODERS[key]
+
+
+def _make(model_dir: Path, max_seq_length: int) -> OnnxQueryEncoder | None:
     encoder: OnnxQueryEncoder | None = None
     try:
         if lean_layout(model_dir) is None:
@@ -230,5 +239,4 @@ def query_encoder(model_dir: Path, max_seq_length: int) -> OnnxQueryEncoder | No
     except Exception as exc:  # noqa: BLE001 - any failure keeps the (slower) sentence-transformers path
         log.warning("fast query encoding is off (%s: %s); queries use sentence-transformers", type(exc).__name__, exc)
         encoder = None
-    _ENCODERS[key] = encoder
     return encoder
