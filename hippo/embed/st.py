@@ -87,6 +87,7 @@ class SentenceTransformerEmbedder:
         self.max_seq_length = max_seq_length
         self.device = device
         self._model: Any = None
+        self._lean_dim: int | None = None
 
     @property
     def id(self) -> str:
@@ -120,9 +121,10 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         """Vector dimension of the model (read from the folder's pooling config when it is a
         lean layout, so a query-only process need not load torch)."""
-        lean = lean_layout(self._path)
-        if lean is not None:
-            return lean
+        if self._lean_dim is None:
+            self._lean_dim = lean_layout(self._path) or 0
+        if self._lean_dim:
+            return self._lean_dim
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
