@@ -120,7 +120,7 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         """Vector dimension of the model (read from the folder's pooling config when it is a
-        lean layout, so a query-only process need not load torch)."""
+        lean layout, so a query-only process never loads sentence-transformers)."""
         if self._lean_dim is None:
             self._lean_dim = lean_layout(self._path) or 0
         if self._lean_dim:
