@@ -417,9 +417,22 @@ def valid_keys() -> list[str]:
     return list(_KEYS)
 
 
-QUERY_TIME: tuple[str, ...] = tuple(k.key for k in _KEYS.values() if k.query_time)
-"""Keys that may change after indexing (``key in QUERY_TIME``; also ``key.startswith(QUERY_TIME)``
-is exact, since no key name extends a query-time key's name)."""
+def _query_time_prefixes() -> tuple[str, ...]:
+    whole = [f"{section}." for section in SECTIONS if all(k.query_time for k in _KEYS.values() if k.section == section)]
+    single = [k.key for k in _KEYS.values() if k.query_time and f"{k.section}." not in whole]
+    return (*whole, *single)
+
+
+QUERY_TIME: tuple[str, ...] = _query_time_prefixes()
+"""What may change after indexing, for ``key.startswith(QUERY_TIME)``: ``section.`` for a section
+whose every key may (an unknown key there then fails as unknown, not as fixed), else the key
+itself. Made from the declarations; :func:`query_time` asks for one key."""
+
+
+def query_time(key: str) -> bool:
+    """Whether the declared ``key`` may change after indexing."""
+    spec = _KEYS.get(key)
+    return spec is not None and spec.query_time
 
 
 def _coerce(key: str, raw: Any, kind: type) -> Any:
@@ -537,13 +550,13 @@ def query_overrides(
     given: dict[str, Any] = {}
     for source, items in layers:
         for key, value in items:
-            if key in QUERY_TIME or source == "--set":
+            if key.startswith(QUERY_TIME) or source == "--set":
                 given[key] = value
     resolved = Config()
     for source, items in layers:
         resolved = _apply(resolved, items, source)
     resolved.validate()
-    return {k: (_get(resolved, k) if k in QUERY_TIME else v) for k, v in given.items()}
+    return {k: (_get(resolved, k) if k.startswith(QUERY_TIME) else v) for k, v in given.items()}
 
 
 def _get(config: Config, key: str) -> Any:
