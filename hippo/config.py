@@ -566,7 +566,7 @@ def _get(config: Config, key: str) -> Any:
 
 def _md(text: str) -> str:
     """Reference text as Markdown table-cell text: RST double backticks become code spans."""
-    return text.replace("``", "`").replace("|", "\\|").replace("\n", " ")
+    return " ".join(text.replace("``", "`").replace("|", "\\|").split())
 
 
 def _default_text(spec: Key) -> str:
