@@ -1,11 +1,11 @@
 """Short queries on ONNX Runtime: the sentence-transformers encoder without its per-call cost.
 
 A query is ~20 tokens; MiniLM-L6 needs ~0.4 GFLOP for it, a few milliseconds on one core.
-Through sentence-transformers and torch one query took 12-14 ms here (module dispatch, feature
-dicts, the tokenizer wrapper, torch's thread pool). :class:`OnnxQueryEncoder` runs the same
-network as one ONNX graph (transformer, mask-weighted mean pooling, L2 normalisation) on one
-ONNX Runtime thread, fed by the Rust ``tokenizers`` tokenizer of the model folder: 3-4 ms
-(``docs/query-path.md``, ``benchmarks/query_encoders.py``).
+Through sentence-transformers most of a call was framework cost (module dispatch, feature
+dicts, the tokenizer wrapper). :class:`OnnxQueryEncoder` runs the same network as one ONNX
+graph (transformer, mask-weighted mean pooling, L2 normalisation) on one ONNX Runtime thread,
+fed by the Rust ``tokenizers`` tokenizer of the model folder: 1.9-2.8x faster per question on
+the 2-core machine (``benchmarks/query_encoders.py``, ``docs/query-path.md``).
 
 The graph is exported from the local model folder with ``torch.onnx`` once per machine and
 model, checked against torch on probe texts, and cached under ``$HIPPO_CACHE_DIR/onnx`` (else
