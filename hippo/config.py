@@ -303,12 +303,32 @@ class RuntimeConfig:
     threads: int = setting(0, "Threads for torch/BLAS; 0 = leave the library defaults.", ge=0, note="0 = library default")
     keep_generations: int = setting(
         2,
-        "Index generations a write keeps on disk, the live one included (>= 1); older ones are deleted unless "
-        "a reader still has them open. ``hippo info --history`` lists every write.",
+        "Unused since index format 2 (segments a reader has open are always kept, the others go at the next "
+        "write); accepted so that configs saved by earlier versions still load.",
         ge=1,
     )
     checkpoint_passages: int = setting(64, "Passages extracted between two checkpoints of the resume cache (``DIR/.work``).", ge=1)
     checkpoint_strings: int = setting(2048, "Strings embedded between two checkpoints of the resume cache.", ge=1)
+    auto_compact: bool = setting(
+        True,
+        "A writable engine merges segments in a background thread when the policy asks (``hippo add`` merges "
+        "before it exits); off = only ``hippo compact`` / ``Engine.compact()``.",
+    )
+    max_segments: int = setting(16, "More segments than this: the smallest ones are merged into one (no renumbering).", ge=2)
+    merge_factor: int = setting(10, "Segments one merge combines at most.", ge=2)
+    compact_ratio: float = setting(
+        0.25,
+        "Compact into a new base when the later segments hold this share of the base's passages (at least "
+        "``compact_min_rows``), or tombstones this share of the passages.",
+        gt=0.0,
+    )
+    compact_min_rows: int = setting(2000, "The base size below which the later segments are compared with this number instead.", ge=0)
+    refresh_seconds: float = setting(
+        0.0,
+        "A read-only engine looks for new commits (one small file read) before a query when at least this many "
+        "seconds passed since it last looked: 0 = before every query.",
+        ge=0.0,
+    )
 
 
 @dataclass(frozen=True)
