@@ -259,11 +259,11 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
     engine.ranker  # made on first use, with the searches
-    assert set(engine._ivf) == {"passage", "fact", "entity"}
+    assert set(engine._cache.ivf) == {"passage", "fact", "entity"}
     from hippo.retrieval.vectors import floor_rows
 
     files = engine.snapshot.base.files
-    for name, search in engine._ivf.items():  # the floor sample was stored by the build, not gathered at open
+    for name, search in engine._cache.ivf.items():  # the floor sample was stored by the build, not gathered at open
         assert files.has(f"{name}_vectors.floor.npy")
         assert np.array_equal(search._sample, np.asarray(floor_rows(files.array(f"{name}_vectors.npy")), np.float32))
     assert engine.ranker.fact_search is not None
