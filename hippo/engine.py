@@ -15,9 +15,9 @@ from hippo.config import Config, from_dict, with_query_overrides
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
 from hippo.errors import HippoError
-from hippo.hgmem import GraphView, HypergraphMemory
+from hippo.hgmem import HypergraphMemory
 from hippo.hgmem.runner import MemoryMixin
-from hippo.live.ranking import NearestEntity, RankerCache, describe, explained, live_names, result
+from hippo.live.ranking import Commit, RankerCache, describe, explained, result
 from hippo.live.snapshot import Snapshot
 from hippo.live.memory import WritableMixin
 from hippo.llm.components import FILTER_STAGE, QA_STAGE, LLMMixin
@@ -25,7 +25,7 @@ from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.queries import QueryEncoder
 from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
 from hippo.retrieval.retrievers import DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, get_retriever, retriever_names
-from hippo.types import Fact, QueryResult
+from hippo.types import QueryResult
 
 __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engine", "QueryBatch", "describe", "open_index"]
 
@@ -43,6 +43,8 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     """An opened index: ``retrieve``/``retrieve_many`` over its live commit, and ``add``/
     ``delete``/``compact`` when opened writable. Build one with :func:`open_index`."""
 
+    _commit: Commit
+
     def __init__(self, snapshot: Snapshot, config: Config, embedder: Embedder, llm: LLMClient | None = None,
                  writer: Any = None) -> None:
         self.config, self.embedder, self._llm, self._writer = config, embedder, llm, writer
@@ -52,15 +54,12 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
         self._install(snapshot)
 
     def _install(self, snap: Snapshot) -> None:
-        """Answer from ``snap`` from now on; the ranker is made on first use."""
-        self.snapshot = snap
-        self.facts: Sequence[Fact] = snap.facts
-        self._ranked: tuple[HippoRAG2Ranker, dict[str, Any]] | None = None
-        self._names: Mapping[str, int] | None = None
-        self._nearest: NearestEntity | None = None
-        self._view: GraphView | None = None
+        """Answer from ``snap`` from now on (one assignment; what ranks is made on first use)."""
+        self._commit = Commit(snap, self._cache, self.config.retrieval)
 
     # ------------------------------------------------------------ the commit answered from
+    snapshot = property(lambda self: self._commit.snapshot, doc="The snapshot of the commit answered from.")
+    facts = property(lambda self: self._commit.snapshot.facts, doc="Every fact row.")
     passage_ids = property(lambda self: self.snapshot.passage_ids, doc="Id of every passage row (tombstoned ones too).")
     passage_titles = property(lambda self: self.snapshot.passage_titles, doc="Title of every passage row.")
     passage_contents = property(lambda self: self.snapshot.passage_contents, doc="Content of every passage row.")
@@ -72,9 +71,7 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     @property
     def ranker(self) -> HippoRAG2Ranker:
         """The ranker over the commit answered from (made on first use)."""
-        if self._ranked is None:
-            self._ranked = self._cache.make(self.snapshot, self.config.retrieval)
-        return self._ranked[0]
+        return self._commit.ranker
 
     @property
     def solver(self) -> Any:
@@ -149,24 +146,19 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
         """Query vectors for fact linking and for passages, each (B, d)."""
         return self.queries.encode(queries)
 
-    def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER) -> QueryBatch:
+    def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER, commit: Commit | None = None) -> QueryBatch:
         """Embed the queries and find the entities they name: everything but the graph."""
+        c = commit or self._commit
         named = get_retriever(retriever).names_entities and self.config.retrieval.query_entity_weight > 0 \
-            and len(self.entity_ids) > 0
-        return self.queries.prepare(queries, named, self.name_index, self._nearest_entities)
+            and len(c.snapshot.entity_ids) > 0
+        return self.queries.prepare(queries, named, c.names, c.nearest)
 
     def name_index(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row, live entities only."""
-        if self._names is None:
-            self._names = live_names(self.snapshot)
-        return self._names
+        return self._commit.names()
 
     def _nearest_entities(self, vectors: FloatArray) -> tuple[Any, Any]:
-        if self._nearest is None:
-            self.ranker  # noqa: B018 - the searches come with it
-            assert self._ranked is not None
-            self._nearest = NearestEntity(self.snapshot, self._ranked[1].get("entity"))
-        return self._nearest(vectors)
+        return self._commit.nearest(vectors)
 
     def retrieve(self, query: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER,
                  memory: HypergraphMemory | None = None, steps: int | None = None, reasoner: str | None = None) -> QueryResult:
@@ -187,31 +179,32 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
             raise HippoError(f"{len(memories)} memories for {len(queries)} queries")
         r = get_retriever(retriever)
         self._follow()
+        c = self._commit  # one commit for the whole call, whatever other threads do meanwhile
         k = self.config.retrieval.top_k if k is None else k
         if k < 1:
             raise HippoError(f"k must be >= 1, got {k}")
         if not queries:
             return []
         t0 = time.perf_counter()
-        batch = self.prepare(queries, retriever)
+        batch = self.prepare(queries, retriever, c)
         t1 = time.perf_counter()
         timings = {"embed": 1000 * (t1 - t0) / len(queries)}
         linked, filtered = None, [None] * len(queries)  # type: list[Any] | None, list[Any]
         if self.config.llm.filter and r.filters_facts:
-            linked, dropped, status = self.recognize(batch.queries, self.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k))
+            linked, dropped, status = self.recognize(batch.queries, c.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k))
             filtered = [(d, st) for d, st in zip(dropped, status)]
             timings["filter"] = 1000 * (time.perf_counter() - t1) / len(queries)
             t1 = time.perf_counter()
         reasoner = self.memory_reasoner if reasoner is None else reasoner
-        rankings = r.rank(self, batch, k, self.config.retrieval, linked, MemoryOptions(memories, steps, reasoner))
+        rankings = r.rank(self.context(c), batch, k, self.config.retrieval, linked, MemoryOptions(memories, steps, reasoner))
         timings["rank"] = 1000 * (time.perf_counter() - t1) / len(queries)
-        out = [result(self.snapshot, q, r.name, g, dict(timings)) for q, g in zip(queries, rankings)]
-        return [explained(self.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
+        out = [result(c.snapshot, q, r.name, g, dict(timings)) for q, g in zip(queries, rankings)]
+        return [explained(c.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
 
     def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER,
                       linked: Sequence[tuple[Any, Any]] | None = None) -> list[GraphRanking]:
         """Rank a :class:`QueryBatch` from :meth:`prepare`; ``linked`` replaces each query's linked facts."""
-        return get_retriever(retriever).rank(self, batch, k, self.config.retrieval, linked,
+        return get_retriever(retriever).rank(self.context(self._commit), batch, k, self.config.retrieval, linked,
                                              MemoryOptions(reasoner=self.memory_reasoner))
 
 

@@ -4,6 +4,7 @@ entity lookup, the nearest-entity search, and the results' hits with their citat
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,47 @@ class RankerCache:
             passage_alive=snap.passage_alive, fact_alive=snap.fact_alive, scorer_cache=self.scorer,
         )
         return ranker, search
+
+
+class Commit:
+    """What an engine answers from: one snapshot, and what is made from it on first use (the
+    ranker and its searches, the live name lookup, the nearest-entity search, the memory view).
+    An engine replaces its commit in one assignment, so a query that took it at its start
+    answers from one consistent commit even if another thread moves the engine on meanwhile."""
+
+    def __init__(self, snapshot: Snapshot, cache: RankerCache, config: RetrievalConfig) -> None:
+        self.snapshot = snapshot
+        self._cache = cache
+        self._config = config
+        self._lock = threading.Lock()
+        self._ranked: tuple[HippoRAG2Ranker, dict[str, Any]] | None = None
+        self._names: Mapping[str, int] | None = None
+        self._nearest: NearestEntity | None = None
+        self.view: Any = None
+        """The hypergraph-memory view over this commit (made by the engine on first use)."""
+
+    @property
+    def ranker(self) -> HippoRAG2Ranker:
+        """The ranker over this commit (made once, on first use)."""
+        return self._ranking()[0]
+
+    def _ranking(self) -> tuple[HippoRAG2Ranker, dict[str, Any]]:
+        with self._lock:
+            if self._ranked is None:
+                self._ranked = self._cache.make(self.snapshot, self._config)
+            return self._ranked
+
+    def names(self) -> Mapping[str, int]:
+        """Normalised entity name -> entity row, live entities only."""
+        if self._names is None:
+            self._names = live_names(self.snapshot)
+        return self._names
+
+    def nearest(self, vectors: FloatArray) -> tuple[Any, Any]:
+        """The live entity nearest to each vector, and its cosine."""
+        if self._nearest is None:
+            self._nearest = NearestEntity(self.snapshot, self._ranking()[1].get("entity"))
+        return self._nearest(vectors)
 
 
 class LiveNames(Mapping[str, int]):
