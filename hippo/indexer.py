@@ -44,7 +44,7 @@ from hippo.extract import make_extractor
 from hippo.graph.build import Graph, assemble_graph
 from hippo.kb import KnowledgeBase, build_kb
 from hippo.protocols import Embedder, Extractor, FloatArray
-from hippo.reuse import LiveIndex, Progress, Stages, load_live
+from hippo.reuse import LiveIndex, Progress, StageRunner, Stages, load_live
 from hippo.store import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -186,6 +186,7 @@ def build_index(
     progress: Progress | None = None,
     update: bool = False,
     rebuild: bool = False,
+    runner: StageRunner | None = None,
 ) -> BuildReport:
     """Index ``corpus`` (a path or passages) into the directory ``out``; see ``hippo index``.
 
@@ -197,6 +198,8 @@ def build_index(
     generation. ``openie`` implies the precomputed extractor; ``extractor``/``embedder``
     override the ones the config names. A write interrupted at any point leaves the
     previous index readable; running it again finishes it, reusing the work already done.
+    ``runner`` computes the missing extractions and vectors elsewhere (e.g.
+    :class:`hippo.distributed.RayRunner`); the index written is the same.
     """
     t0 = time.perf_counter()
     root = Path(out)
@@ -226,7 +229,7 @@ def build_index(
         if rebuild and history:
             plan = dataclasses.replace(plan, operation="rebuild")
         source = str(corpus) if isinstance(corpus, (str, Path)) else f"{len(passages)} passages"
-        return _write(root, prior, plan, config, extractor, embedder, progress, source, history, t0, read_s)
+        return _write(root, prior, plan, config, extractor, embedder, progress, source, history, t0, read_s, runner)
 
 
 def delete_passages(
@@ -289,6 +292,7 @@ def _write(
     history: list[dict[str, Any]],
     t0: float,
     read_s: float,
+    runner: StageRunner | None = None,
 ) -> BuildReport:
     """Run the stages for ``plan.final`` and commit a generation (the writer lock is held)."""
     if prior is not None and _same_passages(plan.final, prior.passages):
@@ -318,7 +322,7 @@ def _write(
 
     if embedder is not None and built is not None and embedder.id != built["embedder"]["id"]:
         make_embedder_()  # refuse a mismatched embedder before any work
-    stages = Stages(root, config, prior, progress)
+    stages = Stages(root, config, prior, progress, runner)
     stages.timings["read"] = read_s
     extractions = stages.extract(plan.final, make_extractor_)
     kb = build_kb(plan.final, extractions)
