@@ -47,12 +47,14 @@ class Cluster:
     started_here: bool
     """True when this process started the instance (it is shut down at the end)."""
     connect_s: float
+    owns_connection: bool = True
+    """False when Ray was already initialised by the caller: :meth:`close` leaves it be."""
     resources: dict[str, float] = field(default_factory=dict)
 
     def close(self) -> None:
         """Disconnect (and stop the instance if this process started it)."""
         ray = import_ray()
-        if ray.is_initialized():
+        if self.owns_connection and ray.is_initialized():
             ray.shutdown()
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,10 +81,10 @@ def connect(address: str, num_cpus: int | None = None) -> Cluster:
     if not address:
         raise ConfigError("--ray needs an address: local, auto, ray://HOST:PORT or HOST:PORT")
     t = time.perf_counter()
-    started = False
+    started, owns = False, True
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
     if ray.is_initialized():
-        used = "already connected"
+        used, owns = "already connected", False
     elif address == "local" or (address == "auto" and not _running_cluster()):
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
                  object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
@@ -102,7 +104,7 @@ def connect(address: str, num_cpus: int | None = None) -> Cluster:
     res = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     return Cluster(used, float(res.get("CPU", 0)), float(res.get("GPU", 0)), nodes, started,
-                   time.perf_counter() - t, {k: float(v) for k, v in res.items()})
+                   time.perf_counter() - t, owns, {k: float(v) for k, v in res.items()})
 
 
 def pool_size(cluster: Cluster, parts: int, cpus_per_worker: float, gpus_per_worker: float, cap: int | None) -> int:

@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from hippo.config import LLMConfig
 from hippo.distributed.cluster import Cluster, import_ray, pool_size
 from hippo.errors import HippoError
+from hippo.extract.llm_ie import ExtractionRun, LLMExtractor
 from hippo.protocols import Embedder, Extractor, FloatArray
 from hippo.reuse import LocalRunner
 from hippo.types import Extraction, Passage
@@ -44,6 +46,10 @@ ResultHook = Callable[[str, dict[str, Any]], None]
 
 
 # --------------------------------------------------------------------------- recipes
+
+
+def _payloads(parts: Sequence[Sequence[Any]]) -> list[bytes]:
+    return [pickle.dumps(list(p), protocol=pickle.HIGHEST_PROTOCOL) for p in parts]
 
 
 def portable_extractor(extractor: Extractor) -> Any:
@@ -233,8 +239,6 @@ class RayRunner:
     # -- the StageRunner protocol ---------------------------------------------------
     def extract(self, extractor: Extractor, parts: Sequence[Sequence[Passage]]) -> Iterator[tuple[Sequence[Passage], list[Extraction]]]:
         """Extract the parts on the cluster; yields ``(part, extractions)`` as each finishes."""
-        from hippo.extract.llm_ie import LLMExtractor
-
         if isinstance(extractor, LLMExtractor):
             # LLM OpenIE ran on the cluster before the build (hippo.distributed.llm); the
             # extractor now only returns what it remembered: nothing left to distribute.
@@ -242,7 +246,7 @@ class RayRunner:
             return
         rec = self.stages["extract"] = StageRecord(rows=sum(len(p) for p in parts), parts=len(parts))
         rec.workers = pool_size(self.cluster, len(parts), 1.0, 0.0, self.workers)
-        for i, row in self._run("extract", ExtractWorker, (portable_extractor(extractor),), parts, rec, 1.0, 0.0):
+        for i, row in self._run("extract", ExtractWorker, (portable_extractor(extractor),), _payloads(parts), parts, rec, 1.0, 0.0):
             extractions: list[Extraction] = pickle.loads(row["payload"])
             part = parts[i]
             if [e.passage_id for e in extractions] != [p.id for p in part]:
@@ -257,16 +261,46 @@ class RayRunner:
         rec = self.stages["embed"] = StageRecord(rows=sum(len(p) for p in parts), parts=len(parts), gpus_per_worker=gpus)
         rec.workers = pool_size(self.cluster, len(parts), cpus, gpus, self.workers)
         threads = self.embed_threads or int(cpus)
-        for i, row in self._run("embed", EmbedWorker, (portable_embedder(embedder), threads), parts, rec, cpus, gpus):
+        for i, row in self._run("embed", EmbedWorker, (portable_embedder(embedder), threads), _payloads(parts), parts, rec, cpus, gpus):
             part = parts[i]
             vecs = np.frombuffer(row["payload"], dtype=np.float32).reshape(len(part), int(row["dim"]))
             rec.threads.add(row["threads"])
             yield part, vecs
 
+    def llm_run(self, extractor: LLMExtractor, passages: Sequence[Passage], config: LLMConfig, part_size: int,
+                progress: Callable[[int, int], None] | None = None) -> ExtractionRun:
+        """LLM OpenIE of ``passages`` on the cluster (:mod:`hippo.distributed.llm`): what
+        ``extractor.run`` returns, with the driver's response cache updated as parts finish."""
+        from hippo.distributed.llm import LLMWorker, cached_replies, llm_parts, merge_part
+
+        out = ExtractionRun()
+        todo: list[Passage] = []
+        for p in passages:
+            known = extractor._done.get((p.id, p.content))
+            if known is not None:
+                out.extractions[p.id] = known
+            else:
+                todo.append(p)
+        parts = llm_parts(todo, part_size)
+        rec = self.stages["llm_openie"] = StageRecord(rows=len(todo), parts=len(parts))
+        rec.workers = pool_size(self.cluster, len(parts), 1.0, 0.0, self.workers)
+        payloads = [pickle.dumps((part, cached_replies(extractor, part)), protocol=pickle.HIGHEST_PROTOCOL) for part in parts]
+        key = os.environ.get(config.api_key_env)
+        env = {"env_vars": {config.api_key_env: key}} if key else None
+        done = 0
+        for i, row in self._run("llm_openie", LLMWorker, (config, extractor.max_tokens), payloads, parts, rec, 1.0, 0.0, env):
+            merge_part(extractor, parts[i], pickle.loads(row["payload"]), out)
+            done += len(parts[i])
+            if progress is not None:
+                progress(done, len(todo))
+        order = {p.id: i for i, p in enumerate(passages)}
+        out.failures.sort(key=lambda f: order[f.passage_id])
+        return out
+
     # -- the Ray Data pipeline ------------------------------------------------------
     def _run(
-        self, stage: str, worker: type, args: tuple[Any, ...], parts: Sequence[Sequence[Any]], rec: StageRecord,
-        cpus: float, gpus: float,
+        self, stage: str, worker: type, args: tuple[Any, ...], payloads: list[bytes], parts: Sequence[Sequence[Any]],
+        rec: StageRecord, cpus: float, gpus: float, runtime_env: dict[str, Any] | None = None,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         ray = import_ray()
         ctx = ray.data.DataContext.get_current()
@@ -275,13 +309,14 @@ class RayRunner:
         t = time.perf_counter()
         if not parts:
             return
-        items = [{"part": i, "payload": pickle.dumps(list(p), protocol=pickle.HIGHEST_PROTOCOL)} for i, p in enumerate(parts)]
+        items = [{"part": i, "payload": payload} for i, payload in enumerate(payloads)]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         # Ray Data's actor pools restart a dead actor (max_restarts=-1) and retry its
         # tasks (max_task_retries=-1) unless told otherwise: the defaults are what we want.
         ds = ds.map_batches(
             worker, fn_constructor_args=args, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=rec.workers), num_cpus=cpus, num_gpus=gpus or None,
+            runtime_env=runtime_env,
         )
         seen: set[int] = set()
         for row in ds.iter_rows():
