@@ -23,9 +23,18 @@ from hippo.indexer import build_index  # noqa: E402
 pytestmark = pytest.mark.ray
 
 SAMPLE = Path(__file__).resolve().parent.parent / "graphs" / "sample"
-CORPUS = SAMPLE / "corpus.json"
-SETTINGS = {"runtime.checkpoint_passages": 16, "runtime.checkpoint_strings": 384}
+SLICE = 60
+"""Passages of the sample indexed here (all 119 take twice as long, and show nothing more)."""
+SETTINGS = {"runtime.checkpoint_passages": 8, "runtime.checkpoint_strings": 192}
 """Small checkpoints, so that each stage has enough parts for both nodes."""
+HASHING = {**SETTINGS, "embed.model": "hashing:64"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "corpus.json"
+    path.write_text(json.dumps(json.loads((SAMPLE / "corpus.json").read_text())[:SLICE]))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -49,31 +58,31 @@ def config():
 
 
 @pytest.fixture(scope="module")
-def local_index(tmp_path_factory, config):
+def local_index(tmp_path_factory, config, corpus):
     out = tmp_path_factory.mktemp("local") / "idx"
-    build_index(CORPUS, out, config)
+    build_index(corpus, out, config)
     return out
 
 
-def test_two_nodes_run_both_stages_and_write_the_local_index(cluster, config, local_index, tmp_path):
+def test_two_nodes_run_both_stages_and_write_the_local_index(cluster, config, corpus, local_index, tmp_path):
     nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     assert len(nodes) == 2
     seen: dict[str, list[str]] = {"extract": [], "embed": []}
     runner = RayRunner(connect(cluster.address), on_result=lambda stage, r: seen[stage].append(r["node"]))
-    report = build_index(CORPUS, tmp_path / "idx", config, runner=runner)
+    report = build_index(corpus, tmp_path / "idx", config, runner=runner)
     summary = runner.summary()
     assert summary["cluster"]["nodes"] == 2 and summary["extract"]["workers"] == 2 == summary["embed"]["workers"]
     for stage in ("extract", "embed"):
         assert set(seen[stage]) == nodes, f"{stage} parts ran on {set(seen[stage])}, not on both nodes"
         assert summary[stage]["rows_per_s"] > 0
-    assert len(seen["extract"]) == summary["extract"]["parts"] == -(-report.counts["passages"] // 16)
+    assert len(seen["extract"]) == summary["extract"]["parts"] == -(-report.counts["passages"] // 8)
     assert summary["embed"]["rows"] == report.counts["distinct_strings_embedded"]
     assert file_count(local_index) > 30
     assert index_differences(local_index, tmp_path / "idx") == []
     assert not (tmp_path / "idx" / ".work").exists()  # the resume cache went with the commit
 
 
-def test_a_worker_killed_mid_stage_still_gives_the_same_index(cluster, config, local_index, tmp_path):
+def test_a_worker_killed_mid_stage_still_gives_the_same_index(cluster, config, corpus, local_index, tmp_path):
     killed: list[tuple[str, int]] = []
     finished = {"extract": 0, "embed": 0}
 
@@ -86,7 +95,7 @@ def test_a_worker_killed_mid_stage_still_gives_the_same_index(cluster, config, l
             killed.append((stage, record["pid"]))
 
     runner = RayRunner(connect(cluster.address), on_result=kill_once)
-    build_index(CORPUS, tmp_path / "idx", config, runner=runner)
+    build_index(corpus, tmp_path / "idx", config, runner=runner)
     assert [s for s, _ in killed] == ["extract", "embed"]
     summary = runner.summary()
     for stage, pid in killed:
@@ -98,19 +107,22 @@ def test_a_worker_killed_mid_stage_still_gives_the_same_index(cluster, config, l
     assert index_differences(local_index, tmp_path / "idx") == []
 
 
-def test_cli_ray_json_reports_stages_and_equals_local(cluster, config, local_index, tmp_path, capsys):
-    sets = [x for k, v in SETTINGS.items() for x in ("--set", f"{k}={v}")]
-    code = main(["index", str(CORPUS), "--out", str(tmp_path / "idx"), "--ray", cluster.address, "--json", *sets])
+def test_cli_ray_json_reports_stages_and_equals_local(cluster, corpus, tmp_path, capsys):
+    sets = [x for k, v in HASHING.items() for x in ("--set", f"{k}={v}")]
+    assert main(["index", str(corpus), "--out", str(tmp_path / "local"), "--json", *sets]) == 0
+    capsys.readouterr()
+    code = main(["index", str(corpus), "--out", str(tmp_path / "idx"), "--ray", cluster.address, "--json", *sets])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert out["ray"]["extract"]["rows"] == out["counts"]["passages"]
+    assert out["ray"]["extract"]["rows"] == out["counts"]["passages"] == SLICE
+    assert out["ray"]["embed"]["rows"] == out["counts"]["distinct_strings_embedded"]
     assert set(out["timings_s"]) >= {"extract", "embed", "synonymy", "graph", "write"}
-    assert index_differences(local_index, tmp_path / "idx") == []
+    assert index_differences(tmp_path / "local", tmp_path / "idx") == []
     assert ray.is_initialized()  # a connection the CLI did not make is left open
 
 
 def test_bad_ray_flags_are_one_clear_error(tmp_path, capsys):
-    code = main(["index", str(CORPUS), "--out", str(tmp_path / "idx"), "--ray", "local", "--ray-workers", "0"])
+    code = main(["index", str(SAMPLE / "corpus.json"), "--out", str(tmp_path / "idx"), "--ray", "local", "--ray-workers", "0"])
     assert code != 0 and "--ray-workers must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "idx").exists()
 
@@ -123,7 +135,7 @@ def test_llm_openie_on_ray_keeps_one_cache_on_the_driver(cluster, tmp_path, monk
     from hippo.llm.indexing import index_with_llm
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    items = json.loads(CORPUS.read_text())[:40]
+    items = json.loads((SAMPLE / "corpus.json").read_text())[:40]
     corpus = tmp_path / "corpus.json"
     corpus.write_text(json.dumps(items))
     recording = Recording(SAMPLE / "openie_gpt-3.5-turbo-1106.json")
