@@ -1,0 +1,371 @@
+"""Distributed indexing on Ray (issue 21): equivalence, faults, scaling, cost model.
+
+Run each part under the shared CPU lock, e.g.::
+
+    flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --equivalence   # MuSiQue-100 + 2Wiki, 1/2 workers
+    flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --kills 10       # SIGKILL workers at random points
+    flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --driver-kill    # SIGKILL the driver, then resume
+    flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --assembly       # driver-side assembly at 1e5, 1e6
+    python benchmarks/ray_index.py --report                                   # cost model + ray.md
+
+Every build is ``hippo index`` in a child process (``--json``), with ``--ray local`` (a private
+Ray instance on this machine) or without (today's single-process indexer). Indexes are compared
+file by file (:func:`hippo.distributed.verify.index_differences`, ``stats.json`` aside).
+Results: ``benchmarks/results/ray.json`` (one section per part) and ``ray.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+CACHE = HERE / ".cache" / "ray"
+RESULTS = HERE / "results"
+DATA = REPO.parent / "shared" / "data"
+if not DATA.is_dir():
+    DATA = Path("/work/shared/data")
+CORPORA = {"musique100": DATA / "musique100" / "corpus.json", "2wiki": DATA / "2wiki" / "corpus.json"}
+QUESTIONS = {"musique100": DATA / "musique100" / "questions.json"}
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
+    e.update(PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    return e
+
+
+def index_cmd(corpus: Path, out: Path, ray_workers: int | None = None, threads: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "hippo.cli.main", "index", str(corpus), "--out", str(out), "--json"]
+    if ray_workers is not None:
+        cmd += ["--ray", "local", "--ray-workers", str(ray_workers)]
+    if threads is not None:
+        cmd += ["--set", f"runtime.threads={threads}"]
+    return cmd
+
+
+def build(corpus: Path, out: Path, ray_workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    """One ``hippo index`` in a child process, from scratch; its JSON plus the wall time."""
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    done = subprocess.run(index_cmd(corpus, out, ray_workers, threads), env=env(), capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"build failed: {done.stderr[-3000:]}")
+    report = json.loads(done.stdout)
+    report["wall_s"] = round(wall, 2)
+    return report
+
+
+def rates(report: dict[str, Any]) -> dict[str, Any]:
+    """Rows and rows/s of the extract and embed stages (the indexer's own stage timings)."""
+    t, ch = report["timings_s"], report["changes"]
+    out = {
+        "extract": {"rows": ch["extracted"], "seconds": t["extract"], "rows_per_s": round(ch["extracted"] / t["extract"], 2)},
+        "embed": {"rows": ch["embedded"], "seconds": t["embed"], "rows_per_s": round(ch["embedded"] / t["embed"], 2)},
+        "driver_s": {k: t[k] for k in ("synonymy", "graph", "write") if k in t},
+        "total_s": t["total"], "wall_s": report["wall_s"],
+    }
+    if "ray" in report:
+        r = report["ray"]
+        out["ray"] = {"connect_s": r["cluster"]["connect_s"], **{s: r[s] for s in ("extract", "embed") if s in r}}
+    return out
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    from hippo.distributed.verify import index_differences
+
+    return index_differences(a, b)
+
+
+def recall(index: Path, questions: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "hippo.cli.main", "eval", str(index), "--questions", str(questions), "--json"],
+                          env=env(), capture_output=True, text=True, check=True)
+    rep = json.loads(done.stdout)
+    return {"recall": rep["recall"], "gold_missing": rep["gold_missing"]}
+
+
+def same_hits(a: Path, b: Path, corpus: Path, n: int = 200) -> dict[str, Any]:
+    """Top-10 passage ids and scores of ``n`` queries (passage titles) on both indexes."""
+    import hippo
+
+    items = json.loads(corpus.read_text())
+    queries = [f"What is known about {x['title']}?" for x in items[:: max(1, len(items) // n)][:n]]
+    ea, eb = hippo.open_index(a), hippo.open_index(b)
+    ra, rb = ea.retrieve_many(queries, k=10), eb.retrieve_many(queries, k=10)
+    same = sum(1 for x, y in zip(ra, rb) if [(h.passage_id, h.score) for h in x.hits] == [(h.passage_id, h.score) for h in y.hits])
+    return {"queries": len(queries), "identical_top10_with_scores": same}
+
+
+def save(section: str, data: dict[str, Any]) -> None:
+    path = RESULTS / "ray.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc[section] = data
+    doc.setdefault("machine", {"cores": os.cpu_count(), "note": "2-core shared VM; every part run under flock /tmp/hippo-cpu.lock"})
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def equivalence(names: list[str]) -> None:
+    out: dict[str, Any] = {}
+    for name in names:
+        corpus = CORPORA[name]
+        base = CACHE / name
+        runs: dict[str, Any] = {}
+        plan: list[tuple[str, int | None, int | None]] = [("local", None, None), ("ray-2", 2, None)]
+        if name == "musique100":  # the scaling runs: same run, same corpus
+            plan += [("local-1thread", None, 1), ("ray-1", 1, None)]
+        for label, workers, threads in plan:
+            log(f"{name}: {label} ...")
+            rep = build(corpus, base / label, workers, threads)
+            runs[label] = rates(rep)
+            runs[label]["counts"] = {k: rep["counts"][k] for k in ("passages", "entities", "facts")}
+            log(f"  {json.dumps(runs[label])[:400]}")
+        res: dict[str, Any] = {"runs": runs, "files_compared": len(list((base / "local").glob("gen-*/*"))) - 1}
+        for label in runs:
+            if label.startswith("ray"):
+                res[f"differences_{label}"] = differences(base / "local", base / label)
+        if name in QUESTIONS:
+            res["recall"] = {label: recall(base / label, QUESTIONS[name]) for label in ("local", "ray-2", "ray-1")}
+            res["recall_identical"] = all(res["recall"][x] == res["recall"]["local"] for x in res["recall"])
+        res["retrieval"] = same_hits(base / "local", base / "ray-2", corpus)
+        if name == "musique100":
+            r = runs
+            res["overhead_1_worker"] = {
+                stage: round(r["local-1thread"][stage]["rows_per_s"] / r["ray-1"][stage]["rows_per_s"] - 1, 4)
+                for stage in ("extract", "embed")
+            }
+            res["speedup_2_workers_vs_local"] = {
+                stage: round(r["ray-2"][stage]["rows_per_s"] / r["local"][stage]["rows_per_s"], 3) for stage in ("extract", "embed")
+            }
+        out[name] = res
+        log(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=1))
+        save("equivalence", out)
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every process below ``root`` (from /proc)."""
+    parent: dict[int, int] = {}
+    cmd: dict[int, str] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            cmd[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue
+    out: dict[int, str] = {}
+    todo = [root]
+    while todo:
+        p = todo.pop()
+        for c, pp in parent.items():
+            if pp == p and c not in out:
+                out[c] = cmd.get(c, "")
+                todo.append(c)
+    return out
+
+
+def kills(target: int, seed: int) -> None:
+    """SIGKILL a random map worker every U(4, 14) s until ``target`` kills; the job must finish
+    with the local index's files."""
+    corpus = CORPORA["musique100"]
+    reference = CACHE / "musique100" / "local"
+    if not reference.exists():
+        build(corpus, reference)
+    rng = random.Random(seed)
+    jobs: list[dict[str, Any]] = []
+    total = 0
+    while total < target:
+        out = CACHE / "musique100" / f"kills-{len(jobs)}"
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(index_cmd(corpus, out, 2), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        record: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def killer() -> None:
+            while not stop.wait(rng.uniform(4, 14)):
+                workers = {p: c for p, c in _descendants(proc.pid).items() if c.startswith("ray::MapWorker")}
+                if not workers:
+                    continue
+                pid = rng.choice(sorted(workers))
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                record.append({"t_s": round(time.perf_counter() - t0, 1), "pid": pid, "process": workers[pid][:90]})
+                log(f"  killed {pid} at {record[-1]['t_s']} s: {workers[pid][:90]}")
+
+        th = threading.Thread(target=killer, daemon=True)
+        th.start()
+        stdout, stderr = proc.communicate()
+        stop.set()
+        th.join()
+        if proc.returncode != 0:
+            raise SystemExit(f"job failed after kills: {stderr[-3000:]}")
+        rep = json.loads(stdout)
+        diff = differences(reference, out)
+        jobs.append({"kills": record, "wall_s": round(time.perf_counter() - t0, 1), "differences": diff,
+                     "worker_processes": {s: rep["ray"][s]["worker_processes"] for s in ("extract", "embed")},
+                     "workers": {s: rep["ray"][s]["workers"] for s in ("extract", "embed")}})
+        total += len(record)
+        log(f"job {len(jobs)}: {len(record)} kills, identical: {not diff}")
+        save("worker_kills", {"target": target, "seed": seed, "total_kills": total, "jobs": jobs,
+                              "all_identical": all(not j["differences"] for j in jobs)})
+
+
+def _cache_rows(out: Path) -> dict[str, int]:
+    work = out / ".work"
+    ex = work / "extractions.jsonl"
+    n_ex = sum(1 for line in ex.read_bytes().split(b"\n") if line.strip()) if ex.exists() else 0
+    n_vec = 0
+    for f in sorted((work / "vectors").glob("*.json")) if (work / "vectors").is_dir() else []:
+        if f.with_suffix(".npy").exists():
+            n_vec += len(json.loads(f.read_text()))
+    return {"extractions": n_ex, "vectors": n_vec}
+
+
+def driver_kill(seed: int) -> None:
+    """SIGKILL the driver at a random point of the embed stage, stop its Ray processes, re-run."""
+    corpus = CORPORA["musique100"]
+    reference = CACHE / "musique100" / "local"
+    if not reference.exists():
+        build(corpus, reference)
+    rng = random.Random(seed)
+    out = CACHE / "musique100" / "driver-kill"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen(index_cmd(corpus, out, 2), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    chunks_before_kill = rng.randint(2, 8)
+    while proc.poll() is None:
+        vec = out / ".work" / "vectors"
+        if vec.is_dir() and len(list(vec.glob("*.npy"))) >= chunks_before_kill:
+            break
+        time.sleep(0.2)
+    time.sleep(rng.uniform(0, 5))
+    below = _descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for pid in below:  # the private Ray instance the killed driver had started
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    at_kill = _cache_rows(out)
+    log(f"driver killed; resume cache holds {at_kill}")
+    rep = build_resume(corpus, out)
+    ch = rep["changes"]
+    total_strings = rep["counts"]["distinct_strings"]
+    res = {
+        "killed_after_vector_chunks": chunks_before_kill, "resume_cache_at_kill": at_kill,
+        "rerun": {"reused_extractions": ch["reused"]["extractions"], "reused_vectors": ch["reused"]["vectors"],
+                  "extracted": ch["extracted"], "embedded": ch["embedded"], "wall_s": rep["wall_s"]},
+        "passages": rep["counts"]["passages"], "distinct_strings": total_strings,
+        "differences": differences(reference, out),
+        "note": "rows recomputed = rows the re-run computed that the killed run had finished on its workers but "
+                "not yet checkpointed: at most the parts in flight (2 workers x one checkpoint each)",
+    }
+    res["rows_recomputed_upper_bound"] = 2 * 2048
+    log(json.dumps(res, indent=1))
+    save("driver_kill", res)
+
+
+def build_resume(corpus: Path, out: Path) -> dict[str, Any]:
+    t = time.perf_counter()
+    done = subprocess.run(index_cmd(corpus, out, 2), env=env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    rep = json.loads(done.stdout)
+    rep["wall_s"] = round(time.perf_counter() - t, 2)
+    return rep
+
+
+def assembly(sizes: list[int]) -> None:
+    """Driver-side work the Ray path keeps, on synthetic extractions: the knowledge base
+    (entity and fact dedup across shards) and the gather of vectors into the index arrays.
+    Synonymy, graph, strings, ANN and write are taken from ``scale-N.json`` (same code)."""
+    import gc
+
+    import numpy as np
+
+    from hippo.kb import build_kb
+    from hippo.types import Extraction, Passage
+
+    out: dict[str, Any] = {}
+    for n in sizes:
+        rng = np.random.default_rng(0)
+        vocab = 5 * n
+        ents = rng.zipf(1.3, size=(n, 6)) % vocab
+        rels = rng.integers(0, 2000, size=(n, 9))
+        passages = [Passage(f"p{i}", f"text {i}", "") for i in range(n)]
+        extractions = []
+        for i in range(n):
+            e = [f"entity {x}" for x in ents[i]]
+            triples = tuple((e[j % 6], f"rel {rels[i, j]}", e[(j + 1) % 6]) for j in range(9))
+            extractions.append(Extraction(f"p{i}", tuple(dict.fromkeys(e)), triples))
+        gc.collect()
+        t = time.perf_counter()
+        kb = build_kb(passages, extractions)
+        kb_s = time.perf_counter() - t
+        texts = [p.content for p in passages] + kb.entity_names + [f.as_text("plain") for f in kb.facts]
+        dim = 384
+        known = {s: np.zeros(dim, dtype=np.float32) for s in dict.fromkeys(texts)}
+        t = time.perf_counter()
+        arr = np.zeros((len(texts), dim), dtype=np.float32)
+        for row, s in enumerate(texts):
+            arr[row] = known[s]
+        gather_s = time.perf_counter() - t
+        out[str(n)] = {"passages": n, "entities": len(kb.entity_names), "facts": len(kb.facts), "kb_s": round(kb_s, 2),
+                       "vector_gather_s": round(gather_s, 2), "strings": len(texts)}
+        log(out[str(n)])
+        del passages, extractions, kb, texts, known, arr
+        gc.collect()
+    save("assembly", out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--equivalence", action="store_true")
+    ap.add_argument("--corpora", default="musique100,2wiki")
+    ap.add_argument("--kills", type=int, default=0, help="worker kills at random points (>= this many)")
+    ap.add_argument("--driver-kill", action="store_true")
+    ap.add_argument("--assembly", default="", help="sizes, e.g. 100000,1000000")
+    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--seed", type=int, default=21)
+    args = ap.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if args.equivalence:
+        equivalence(args.corpora.split(","))
+    if args.kills:
+        kills(args.kills, args.seed)
+    if args.driver_kill:
+        driver_kill(args.seed)
+    if args.assembly:
+        assembly([int(x) for x in args.assembly.split(",")])
+    if args.report:
+        from ray_report import report  # type: ignore[import-not-found]
+
+        report(RESULTS / "ray.json", RESULTS)
+
+
+if __name__ == "__main__":
+    main()
