@@ -4,8 +4,8 @@
 
 * ``local``: start a private Ray instance in this process with every core of this machine
   (shut down when the build ends);
-* ``auto``: Ray's own meaning first (the cluster named by ``$RAY_ADDRESS``, else the one
-  last started with ``ray start`` on this machine); when there is none, as ``local``;
+* ``auto``: the cluster named by ``$RAY_ADDRESS``, else the one last started with
+  ``ray start`` on this machine; when there is none, as ``local``;
 * ``ray://HOST:PORT``: an existing cluster through Ray Client (the driver runs here);
 * ``HOST:PORT``: an existing cluster's GCS address (the driver runs on one of its nodes).
 """
@@ -63,16 +63,17 @@ class Cluster:
                 "started_here": self.started_here, "connect_s": round(self.connect_s, 3)}
 
 
-def _running_cluster() -> bool:
-    """True when ``$RAY_ADDRESS`` is set or ``ray start`` left a cluster address on this machine."""
-    if os.environ.get("RAY_ADDRESS"):
-        return True
+def _running_cluster() -> str | None:
+    """``$RAY_ADDRESS``, else the cluster ``ray start`` last started on this machine, else None.
+    (Not Ray's legacy ``auto``, which attaches to any Ray process it finds, e.g. another
+    command's private instance.)"""
     try:
         from ray._private.services import get_ray_address_from_environment
 
-        return bool(get_ray_address_from_environment("auto", None))
+        found = get_ray_address_from_environment(None, None)  # type: ignore[arg-type]  # None: only a started cluster
     except Exception:  # noqa: BLE001 - no cluster, or a Ray without this helper
-        return False
+        return None
+    return str(found) if found else None
 
 
 def connect(address: str, num_cpus: int | None = None) -> Cluster:
@@ -83,9 +84,11 @@ def connect(address: str, num_cpus: int | None = None) -> Cluster:
     t = time.perf_counter()
     started, owns = False, True
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
+    if address == "auto":
+        address = _running_cluster() or "local"
     if ray.is_initialized():
         used, owns = "already connected", False
-    elif address == "local" or (address == "auto" and not _running_cluster()):
+    elif address == "local":
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
                  object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
         started, used = True, "local"
