@@ -107,8 +107,9 @@ def test_a_worker_killed_mid_stage_still_gives_the_same_index(cluster, config, c
     assert index_differences(local_index, tmp_path / "idx") == []
 
 
-def test_cli_ray_json_reports_stages_and_equals_local(cluster, corpus, tmp_path, capsys):
-    sets = [x for k, v in HASHING.items() for x in ("--set", f"{k}={v}")]
+def test_cli_ray_precomputed_openie_reports_stages_and_equals_local(cluster, corpus, tmp_path, capsys):
+    # the precomputed extractor travels to the workers with its OpenIE table (no shared file)
+    sets = [x for k, v in HASHING.items() for x in ("--set", f"{k}={v}")] + ["--openie", str(SAMPLE / "openie_gpt-3.5-turbo-1106.json")]
     assert main(["index", str(corpus), "--out", str(tmp_path / "local"), "--json", *sets]) == 0
     capsys.readouterr()
     code = main(["index", str(corpus), "--out", str(tmp_path / "idx"), "--ray", cluster.address, "--json", *sets])

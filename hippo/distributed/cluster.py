@@ -104,6 +104,7 @@ def connect(address: str, num_cpus: int | None = None) -> Cluster:
             ) from None
         used = address
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on stderr
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # we draw our own bar
     res = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     return Cluster(used, float(res.get("CPU", 0)), float(res.get("GPU", 0)), nodes, started,
