@@ -187,8 +187,9 @@ def _descendants(root: int) -> dict[int, str]:
 
 
 def kills(target: int, seed: int) -> None:
-    """SIGKILL a random map worker every U(4, 14) s until ``target`` kills; the job must finish
-    with the local index's files."""
+    """SIGKILL a random map worker every U(4, 14) s until ``target`` kills (the run recorded in
+    ``ray.json`` went on killing until its job ended: the cap came after it); the job must
+    finish with the local index's files."""
     corpus = CORPORA["musique100"]
     reference = CACHE / "musique100" / "local"
     if not reference.exists():
@@ -205,7 +206,7 @@ def kills(target: int, seed: int) -> None:
         stop = threading.Event()
 
         def killer() -> None:
-            while not stop.wait(rng.uniform(4, 14)):
+            while len(record) < max(1, target - total) and not stop.wait(rng.uniform(4, 14)):
                 workers = {p: c for p, c in _descendants(proc.pid).items() if c.startswith("ray::MapWorker")}
                 if not workers:
                     continue
