@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -44,14 +45,16 @@ def run(args: argparse.Namespace) -> int:
     set_threads(config.runtime.threads)
     config = with_llm_args(config, args)
     runner = ray_runner(args, config.runtime.threads)
-    try:
+    with contextlib.ExitStack() as stack:
+        if runner is not None:
+            from hippo.distributed.cluster import main_thread_stdout
+
+            stack.callback(runner.cluster.close)
+            stack.enter_context(main_thread_stdout())  # Ray's notices go to stderr: --json stays parseable
         if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
             return run_llm_index(args, config, runner)
         report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
                              update=args.update, rebuild=args.rebuild, runner=runner)
-    finally:
-        if runner is not None:
-            runner.cluster.close()
     if args.json:
         print_json({**report.to_dict(), **({"ray": runner.summary()} if runner is not None else {})})
         return 0

@@ -12,11 +12,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from hippo.errors import ConfigError, HippoError
 
@@ -61,6 +65,34 @@ class Cluster:
         """JSON shape for ``--json``."""
         return {"address": self.address, "cpus": self.cpus, "gpus": self.gpus, "nodes": self.nodes,
                 "started_here": self.started_here, "connect_s": round(self.connect_s, 3)}
+
+
+class _MainThreadStdout:
+    """``sys.stdout`` for the main thread, ``sys.stderr`` for every other thread."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self._out, self._err = out, err
+
+    def _target(self) -> TextIO:
+        return self._out if threading.current_thread() is threading.main_thread() else self._err
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
+@contextlib.contextmanager
+def main_thread_stdout() -> Iterator[None]:
+    """Send what other threads print on stdout to stderr while the block runs: Ray's driver
+    prints its notices (e.g. "Task ... failed ... will be retried") on stdout from a thread
+    of its own, which would corrupt ``hippo index --json``."""
+    with contextlib.redirect_stdout(_MainThreadStdout(sys.stdout, sys.stderr)):
+        yield
 
 
 def _running_cluster() -> str | None:
