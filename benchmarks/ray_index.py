@@ -448,7 +448,8 @@ def report() -> None:
             kinds = [("extract" if "Extract" in k["process"] else "embed" if "Embed" in k["process"] else "?") for k in job["kills"]]
             lines.append(f"- job {i + 1}: {len(job['kills'])} kills ({kinds.count('extract')} extraction, {kinds.count('embed')} "
                          f"embedding actors) at {', '.join(str(k['t_s']) for k in job['kills'])} s; wall {job['wall_s']} s; "
-                         f"worker processes used {job['worker_processes']}; differing files: {len(job['differences'])}")
+                         f"differing files: {len(job['differences'])}")
+        lines += ["", wk["note"]] if wk.get("note") else []
         lines.append("")
     dk = doc.get("driver_kill")
     if dk:
