@@ -397,7 +397,10 @@ def cost_model(doc: dict[str, Any]) -> dict[str, Any]:
         rows.append({"nodes": nodes, "extract_h": round(ex / 3600, 2), "embed_cpu_h": round(em_cpu / 3600, 2),
                      "embed_gpu_h": round(em_gpu / 3600, 2), "driver_h": round(driver_total / 3600, 2),
                      "bottleneck_cpu": cpu_first, "bottleneck_gpu": gpu_first})
-    return {"passages": n, "strings_per_passage": round(strings_per_passage, 3), "node_extract_rows_per_s": per_node_ex,
+    counts = mq["local"]["counts"]
+    return {"passages": n, "strings_per_passage": round(strings_per_passage, 3),
+            "entities_per_passage": round(counts["entities"] / counts["passages"], 1),
+            "facts_per_passage": round(counts["facts"] / counts["passages"], 1), "node_extract_rows_per_s": per_node_ex,
             "node_embed_rows_per_s": per_node_em, "gpu_embed_rows_per_s": GPU_MINILM_PER_S,
             "driver_stage_s_at_1e7": driver, "driver_measured_s": {k: v for k, v in points.items()}, "by_nodes": rows}
 
@@ -425,19 +428,25 @@ def report() -> None:
             lines += ["", "MuSiQue-100 Recall@k (hippo retriever), single process and Ray: "
                       + ", ".join(f"R@{k} {v:.3f}" for k, v in rl.items()), ""]
             lines += ["## Rows per second, same run (MuSiQue-100)", "",
-                      "| build | extract rows/s | embed rows/s | extract s | embed s | wall s |", "|---|---|---|---|---|---|"]
+                      "| build | extract rows/s | embed rows/s | extract s | embed s | wall s | Ray: sum of part compute s (extract / embed) |",
+                      "|---|---|---|---|---|---|---|"]
             names = {"local": "single process (torch 2 threads)", "local-1thread": "single process, runtime.threads=1",
                      "ray-1": "Ray, 1 worker (1 CPU)", "ray-2": "Ray, 2 workers"}
             for label in ("local", "local-1thread", "ray-1", "ray-2"):
                 r = mq["runs"][label]
+                ray = r.get("ray")
+                comp = f"{ray['extract']['compute_s']} / {ray['embed']['compute_s']}" if ray else ""
                 lines.append(f"| {names[label]} | {r['extract']['rows_per_s']} | {r['embed']['rows_per_s']} | "
-                             f"{r['extract']['seconds']} | {r['embed']['seconds']} | {r['wall_s']} |")
+                             f"{r['extract']['seconds']} | {r['embed']['seconds']} | {r['wall_s']} | {comp} |")
             o = mq["overhead_1_worker"]
             sp = mq["speedup_2_workers_vs_local"]
             lines += ["", f"Ray's overhead at 1 worker against the single process on the same thread count: extraction "
                       f"{o['extract']:+.1%}, embedding {o['embed']:+.1%} (stage time, actor start and model load included; "
                       f"the Ray instance's start, {mq['runs']['ray-1']['ray']['connect_s']} s, is outside the stages). "
-                      f"2 workers against today's default single process: extraction x{sp['extract']}, embedding x{sp['embed']}.", ""]
+                      f"2 workers against today's default single process: extraction x{sp['extract']}, embedding x{sp['embed']}. "
+                      f"The machine is shared (other sessions' unlocked work ran alongside): with 2 workers the parts' "
+                      f"summed compute time exceeds the single process's stage time, i.e. each of the two processes ran "
+                      f"slower than one alone; on dedicated cores the workers would not compete with anything but each other.", ""]
     wk = doc.get("worker_kills")
     if wk:
         lines += ["## Worker kills", "", f"{wk['total_kills']} SIGKILLs of Ray map-worker processes at random points "
@@ -473,7 +482,9 @@ def report() -> None:
                   f"{GPU_MINILM_PER_S:,} strings/s (all-MiniLM-L6-v2 on a V100, sentence-transformers' published "
                   f"model table; short sentences, so optimistic for passages). Driver: knowledge base and vector gather "
                   f"measured here on synthetic extractions, synonymy/graph/strings/ANN/write from `scale-N.json` at "
-                  f"10^5 and 10^6 passages, each extrapolated to 10^7 by the power law through those two sizes.", "",
+                  f"10^5 and 10^6 passages, each extrapolated to 10^7 by the power law through those two sizes. The "
+                  f"synthetic corpora have 5.0 entities and 9.1 facts per passage, MuSiQue-100 {cm['entities_per_passage']} and "
+                  f"{cm['facts_per_passage']}: the driver figures are a floor for text like MuSiQue's.", "",
                   "| nodes | extraction h | embedding h (CPU) | embedding h (1 GPU/node) | driver assembly h | first bottleneck (CPU) | (GPU) |",
                   "|---|---|---|---|---|---|---|"]
         for r in cm["by_nodes"]:
