@@ -520,8 +520,12 @@ def report() -> None:
                   f"passages/s, embedding {cm['node_embed_rows_per_s']} strings/s, {cm['strings_per_passage']} distinct "
                   f"strings per passage (MuSiQue-100: passages + entities + facts). GPU column: one GPU per node at "
                   f"{GPU_MINILM_PER_S:,} strings/s (all-MiniLM-L6-v2 on a V100, sentence-transformers' published "
-                  f"model table; short sentences, so optimistic for passages). Driver: knowledge base and vector gather "
-                  f"measured here on synthetic extractions, synonymy/graph/strings/ANN/write from `scale-N.json` at "
+                  f"model table; short sentences, so optimistic for passages). Driver: "
+                  + ("knowledge base and vector gather measured here on synthetic extractions (`--assembly`), "
+                     if "knowledge base" in cm["driver_stage_s_at_1e7"] else
+                     "knowledge base and vector gather NOT included (the `--assembly` run did not get the CPU lock in "
+                     "this session), ")
+                  + f"synonymy/graph/strings/ANN/write from `scale-N.json` at "
                   f"10^5 and 10^6 passages, each extrapolated to 10^7 by the power law through those two sizes. The "
                   f"synthetic corpora have 5.0 entities and 9.1 facts per passage, MuSiQue-100 {cm['entities_per_passage']} and "
                   f"{cm['facts_per_passage']}: the driver figures are a floor for text like MuSiQue's.", "",
