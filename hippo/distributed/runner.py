@@ -273,14 +273,7 @@ class RayRunner:
         ``extractor.run`` returns, with the driver's response cache updated as parts finish."""
         from hippo.distributed.llm import LLMWorker, cached_replies, llm_parts, merge_part
 
-        out = ExtractionRun()
-        todo: list[Passage] = []
-        for p in passages:
-            known = extractor._done.get((p.id, p.content))
-            if known is not None:
-                out.extractions[p.id] = known
-            else:
-                todo.append(p)
+        out, todo = extractor.split_known(passages)
         parts = llm_parts(todo, part_size)
         rec = self.stages["llm_openie"] = StageRecord(rows=len(todo), parts=len(parts))
         rec.workers = pool_size(self.cluster, len(parts), 1.0, 0.0, self.workers)
