@@ -448,7 +448,7 @@ def cost_model(doc: dict[str, Any]) -> dict[str, Any]:
 def report() -> None:
     doc = json.loads((RESULTS / "ray.json").read_text())
     lines = ["# Distributed indexing on Ray (issue 21)", "",
-             "Produced by `benchmarks/ray_index.py` (each part under `flock /tmp/hippo-cpu.lock`) on this 2-core "
+             "Produced by `benchmarks/ray_index.py` (the heavy parts under `flock /tmp/hippo-cpu.lock`) on this 2-core "
              "shared machine, with a private local Ray instance (`hippo index ... --ray local`). Every build is "
              "`hippo index` in a child process from scratch, spaCy OpenIE, MiniLM embeddings.", ""]
     eq = doc.get("equivalence", {})
@@ -462,6 +462,11 @@ def report() -> None:
                          f"{len(res.get('differences_ray-1', [])) if 'differences_ray-1' in res else 'not run'} | "
                          f"{len(res['differences_ray-2'])} | {'yes' if rec else ('n/a (no questions)' if rec is None else 'NO')} | "
                          f"{r['identical_top10_with_scores']} / {r['queries']} |")
+        missing = [c for c in CORPORA if c not in eq]
+        if missing:
+            lines += ["", f"Not run in this session: {', '.join(missing)} (the CPU lock stayed with other sessions' jobs); "
+                      f"`flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --equivalence --corpora "
+                      f"{','.join(missing)} --report` adds it."]
         mq = eq.get("musique100")
         if mq:
             rl = mq["recall"]["local"]["recall"]
