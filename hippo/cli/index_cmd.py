@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from typing import Any
 
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
 from hippo.cli.llm_args import add_llm_args, needs_llm_endpoint, run_llm_index, with_llm_args
+from hippo.cli.ray_args import add_ray_args, ray_runner
 from hippo.config import load_config
 from hippo.indexer import BuildReport, build_index, saved_config
 
@@ -31,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
     add_llm_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -41,15 +45,35 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace({"extract.extractor": args.extractor}).validate()
     set_threads(config.runtime.threads)
     config = with_llm_args(config, args)
-    if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
-        return run_llm_index(args, config)
-    report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
-                         update=args.update, rebuild=args.rebuild)
+    runner = ray_runner(args, config.runtime.threads)
+    with contextlib.ExitStack() as stack:
+        if runner is not None:
+            from hippo.distributed.cluster import main_thread_stdout
+
+            stack.callback(runner.cluster.close)
+            stack.enter_context(main_thread_stdout())  # Ray's notices go to stderr: --json stays parseable
+        if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
+            return run_llm_index(args, config, runner)
+        report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
+                             update=args.update, rebuild=args.rebuild, runner=runner)
     if args.json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), **({"ray": runner.summary()} if runner is not None else {})})
         return 0
     print_summary(report)
+    if runner is not None:
+        print_ray_summary(runner.summary())
     return 0
+
+
+def print_ray_summary(summary: dict[str, Any]) -> None:
+    """One line per Ray stage: rows, rows/s, workers, nodes."""
+    c = summary["cluster"]
+    for stage in ("extract", "llm_openie", "embed"):
+        s = summary.get(stage)
+        if s:
+            print(f"ray ({c['address']}, {c['nodes']} node(s), {c['cpus']:g} CPUs): {stage} {s['rows']} rows in "
+                  f"{s['seconds']:.1f}s ({s['rows_per_s']} rows/s) on {s['workers']} worker(s), "
+                  f"{len(s['parts_by_node'])} node(s)")
 
 
 def print_summary(report: BuildReport) -> None:

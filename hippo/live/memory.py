@@ -104,10 +104,11 @@ class MemoryWriter:
     def open(cls, root: Path, create: bool = False, config: Config | None = None, embedder: Embedder | None = None,
              wait: float = 0.0, extractor: Extractor | None = None,
              progress: Callable[[str, int, int], None] | None = None,
-             overrides: Mapping[str, Any] | None = None) -> MemoryWriter:
+             overrides: Mapping[str, Any] | None = None, runner: Any = None) -> MemoryWriter:
         """Take the writer lock of ``root`` and open its writer (making an empty index first
         when ``create`` and there is none); ``overrides`` change query-time and runtime
-        settings (e.g. the merge policy's ``runtime.*``)."""
+        settings (e.g. the merge policy's ``runtime.*``); ``runner`` computes the extraction
+        and embedding of large writes elsewhere (:class:`hippo.reuse.StageRunner`)."""
         from hippo.indexer import check_same_settings, model_factories
 
         check_writable(root)
@@ -131,7 +132,7 @@ class MemoryWriter:
             if overrides:
                 saved = with_query_overrides(saved, overrides)
             make_x, make_e = model_factories(root, saved, manifest, extractor, embedder)
-            writer = Writer(root, saved, make_x, make_e, progress)
+            writer = Writer(root, saved, make_x, make_e, progress, runner=runner)
         except BaseException:
             lock.release()
             raise
