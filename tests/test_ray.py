@@ -150,7 +150,8 @@ def test_llm_openie_on_ray_keeps_one_cache_on_the_driver(cluster, tmp_path, monk
         first = len(server.requests)
         runner = RayRunner(connect(cluster.address))
         remote = index_with_llm(corpus, tmp_path / "ray", base, runner=runner)
-        assert len(set(runner.summary()["llm_openie"]["parts_by_node"])) == 2
+        assert sum(runner.summary()["llm_openie"]["parts_by_node"].values()) == 5  # 40 passages in parts of 8
+        # (which nodes run them is Ray's choice; test_two_nodes checks that both nodes work)
         assert remote.usage["openie.ner"]["calls"] >= 40 and remote.usage["openie.ner"]["retries"] > 0
         # the driver's cache now holds every reply: a rerun into a new index asks the server nothing
         asked = len(server.requests)
