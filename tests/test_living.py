@@ -3,6 +3,7 @@ the merge policy, compaction beside writes, and PageRank over a base plus later 
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -222,3 +223,21 @@ def test_one_reader_engine_serves_threads_while_the_index_is_written_and_compact
         assert errors == []
         assert reader.retrieve(texts["n39"], k=1, retriever="dense").passage_ids == ["n39"]  # it followed the last write
         assert reader.manifest["counts"]["passages"] == mem.manifest["counts"]["passages"]
+
+
+def test_compaction_gathers_large_vector_sets_into_files_with_the_same_result(tmp_path, monkeypatch):
+    from hippo.live import build
+
+    passages = tiny_passages()
+    for name, gather_in_file in (("memory", 1 << 40), ("file", 0)):
+        monkeypatch.setattr(build, "GATHER_IN_FILE", gather_in_file)
+        root = tmp_path / name
+        make_engine(root, passages[:3])
+        with writable(root) as mem:
+            mem.add(passages[3:])
+            mem.delete([passages[1].id])
+            mem.compact()
+    seg = {name: tmp_path / name / json.loads((tmp_path / name / "CURRENT").read_text())["segments"][0]["name"]
+           for name in ("memory", "file")}
+    files = {name: {p.name: p.read_bytes() for p in folder.iterdir()} for name, folder in seg.items()}
+    assert files["memory"] == files["file"] and "fact_vectors.npy" in files["file"]
