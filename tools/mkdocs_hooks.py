@@ -3,6 +3,7 @@
 * ``<!-- config-reference -->`` in a page becomes the table of every config key, generated
   from the config declarations: ``hippo.config.reference_markdown()`` when hippo has it, else
   (interim) an introspection of the config dataclasses and their attribute docstrings.
+* Sphinx roles in docstrings (``:class:`Engine` ``) render as plain code spans.
 * ``<!-- cli-reference -->`` becomes the ``--help`` of every ``hippo`` command, from the parser.
 * ``benchmarks/results/*.md``, ``*.png`` and ``*.txt`` are published under ``results/``, so pages link
   the measured figures themselves.
@@ -16,6 +17,7 @@ import argparse
 import ast
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     return markdown
 
 
+ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):(?=<code>)")
+"""A Sphinx role before an inline code span (``:func:`x` ``) in a docstring rendered by mkdocstrings."""
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """Drop the Sphinx roles that docstrings carry: the code span after them stays."""
+    return ROLE.sub("", html)
+
+
 def config_reference() -> str:
     """The config table: hippo's own generator when present, else the interim introspection."""
     _ensure_importable()
@@ -83,9 +94,11 @@ def _introspected_reference(hc: Any) -> str:
     sections = getattr(hc, "_SECTION_TYPES")
     query_time = tuple(getattr(hc, "QUERY_TIME", ()))
     out = [
-        "!!! note \"Generated\"",
+        "!!! note \"Generated (interim)\"",
         "    Generated at build time from the dataclasses in `hippo/config.py` (type, default)",
-        "    and their attribute docstrings. Keys whose declaration has no docstring show a dash.",
+        "    and their attribute docstrings; keys whose declaration has no docstring show a dash.",
+        "    Interim: once the config is declarative (`hippo.config.reference_markdown`), this",
+        "    page is generated from those declarations, ranges included.",
         "",
     ]
     for section, cls in sections.items():
