@@ -41,3 +41,21 @@ def sample_build(tmp_path_factory, sample_dir):
                      "--openie", str(sample_dir / "openie_gpt-3.5-turbo-1106.json"), "--json"])
     assert code == 0
     return out, json.loads(buf.getvalue())
+
+
+@pytest.fixture(scope="session")
+def tiny_index_path(tmp_path_factory):
+    """The tiny corpus indexed once per session (hashing embedder, scripted OpenIE)."""
+    from hippo.testing import make_engine
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny"
+    make_engine(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_index_path):
+    """The tiny index, opened once per session (read only: tests must not write to it)."""
+    from hippo import open_index
+
+    return open_index(tiny_index_path)

@@ -56,3 +56,21 @@ class AsyncFakeClient(FakeClient):
         self.calls.append(("aretrieve_many", list(queries), k))
         await asyncio.sleep(self.delay)
         return [through_json(r) for r in self.engine.retrieve_many(list(queries), k=k)]
+
+
+async def ticks_during(awaitable: Any) -> tuple[Any, int]:
+    """Await ``awaitable`` while a ticker sleeps 10 ms at a time: (its result, how many ticks ran).
+    A call that blocks the event loop lets the ticker run about zero times."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        return await awaitable, ticks
+    finally:
+        task.cancel()

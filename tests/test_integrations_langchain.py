@@ -9,7 +9,7 @@ import time
 import types
 
 import pytest
-from fake_remote import AsyncFakeClient, FakeClient
+from fake_remote import AsyncFakeClient, FakeClient, ticks_during
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
@@ -18,23 +18,8 @@ from pydantic import ValidationError
 from hippo.errors import ConfigError, HippoError
 from hippo.integrations.common import HIPPO_KEYS
 from hippo.integrations.langchain import HippoRetriever
-from hippo.testing import make_engine
 
 QUESTION = "Where is the company that Alice Smith founded headquartered?"
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("langchain") / "tiny"
-    make_engine(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_path):
-    from hippo import open_index
-
-    return open_index(tiny_path)
 
 
 class TestStandardRetrieverSuite(RetrieversIntegrationTests):
@@ -46,8 +31,8 @@ class TestStandardRetrieverSuite(RetrieversIntegrationTests):
     ]
 
     @pytest.fixture(autouse=True)
-    def _engine(self, tiny):
-        self.engine = tiny
+    def _engine(self, tiny_engine):
+        self.engine = tiny_engine
 
     @property
     def retriever_constructor(self):
@@ -62,9 +47,9 @@ class TestStandardRetrieverSuite(RetrieversIntegrationTests):
         return QUESTION
 
 
-def test_documents_carry_the_hits_and_their_evidence(tiny):
-    result = tiny.retrieve(QUESTION, k=3)
-    docs = HippoRetriever(source=tiny, k=3).invoke(QUESTION)
+def test_documents_carry_the_hits_and_their_evidence(tiny_engine):
+    result = tiny_engine.retrieve(QUESTION, k=3)
+    docs = HippoRetriever(source=tiny_engine, k=3).invoke(QUESTION)
     assert [d.id for d in docs] == [h.passage_id for h in result.hits]
     assert [d.page_content for d in docs] == [h.content for h in result.hits]
     top = docs[0].metadata
@@ -80,28 +65,28 @@ def test_documents_carry_the_hits_and_their_evidence(tiny):
     assert {d.metadata["title"] for d in docs[:2]} == {"Alice Smith", "Acme Corp"}  # both hops
 
 
-def test_k_per_call_constructor_and_validation(tiny):
-    retriever = HippoRetriever(source=tiny, k=2)
+def test_k_per_call_constructor_and_validation(tiny_engine):
+    retriever = HippoRetriever(source=tiny_engine, k=2)
     assert len(retriever.invoke(QUESTION)) == 2
     assert len(retriever.invoke(QUESTION, k=4)) == 4
     with pytest.raises(ValidationError, match="k"):
-        HippoRetriever(source=tiny, k=0)
+        HippoRetriever(source=tiny_engine, k=0)
     with pytest.raises(ValidationError, match="RetrievalSource"):
         HippoRetriever(source="graphs/sample-index")
 
 
-def test_from_index_takes_query_time_overrides(tiny_path):
-    plain = HippoRetriever.from_index(tiny_path, k=2)
+def test_from_index_takes_query_time_overrides(tiny_index_path):
+    plain = HippoRetriever.from_index(tiny_index_path, k=2)
     assert plain.source.config.retrieval.damping == 0.5
-    keyword = HippoRetriever.from_index(tiny_path, k=2, retrieval__damping=0.6)
-    dotted = HippoRetriever.from_index(tiny_path, k=2, **{"retrieval.damping": 0.7})
+    keyword = HippoRetriever.from_index(tiny_index_path, k=2, retrieval__damping=0.6)
+    dotted = HippoRetriever.from_index(tiny_index_path, k=2, **{"retrieval.damping": 0.7})
     assert keyword.source.config.retrieval.damping == 0.6 and dotted.source.config.retrieval.damping == 0.7
-    dense = HippoRetriever.from_index(tiny_path, k=2, retriever="dense")
+    dense = HippoRetriever.from_index(tiny_index_path, k=2, retriever="dense")
     assert {d.metadata["mode"] for d in dense.invoke(QUESTION)} == {"dense"}
     with pytest.raises(ConfigError, match="dampng"):
-        HippoRetriever.from_index(tiny_path, retrieval__dampng=0.6)
+        HippoRetriever.from_index(tiny_index_path, retrieval__dampng=0.6)
     with pytest.raises(ConfigError, match="graph.synonymy_threshold"):
-        HippoRetriever.from_index(tiny_path, graph__synonymy_threshold=0.5)
+        HippoRetriever.from_index(tiny_index_path, graph__synonymy_threshold=0.5)
 
 
 class Counting(FakeClient):
@@ -130,9 +115,9 @@ class Runs(BaseCallbackHandler):
         self.errors.append(error)
 
 
-def test_batch_is_one_retrieve_many_with_a_run_per_query(tiny):
+def test_batch_is_one_retrieve_many_with_a_run_per_query(tiny_engine):
     questions = [QUESTION, "What is the capital of Germany?", "Where was Alice Smith born?"]
-    source = Counting("local", None, engine=tiny)
+    source = Counting("local", None, engine=tiny_engine)
     retriever = HippoRetriever(source=source, k=2)
     runs = Runs()
     batched = retriever.batch(questions, config={"callbacks": [runs]})
@@ -146,45 +131,35 @@ def test_batch_is_one_retrieve_many_with_a_run_per_query(tiny):
     assert retriever.batch([]) == []
 
 
-def test_errors_reach_the_callbacks(tiny):
+def test_errors_reach_the_callbacks(tiny_engine):
     class Broken(Counting):
         def retrieve(self, query, k=None):
             raise HippoError("index is gone")
 
     runs = Runs()
-    retriever = HippoRetriever(source=Broken("local", None, engine=tiny))
+    retriever = HippoRetriever(source=Broken("local", None, engine=tiny_engine))
     with pytest.raises(HippoError, match="index is gone"):
         retriever.invoke(QUESTION, config={"callbacks": [runs]})
     assert runs.started == [QUESTION] and len(runs.errors) == 1 and runs.ended == []
 
 
-def test_ainvoke_leaves_the_event_loop_free(tiny):
-    slow = FakeClient("local", None, engine=tiny, delay=0.4)
+def test_ainvoke_leaves_the_event_loop_free(tiny_engine):
+    slow = FakeClient("local", None, engine=tiny_engine, delay=0.4)
     retriever = HippoRetriever(source=slow, k=2)
 
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
         t0 = time.perf_counter()
-        docs = await retriever.ainvoke(QUESTION)
-        task.cancel()
+        docs, ticks = await ticks_during(retriever.ainvoke(QUESTION))
         return docs, ticks, time.perf_counter() - t0
 
     docs, ticks, seconds = asyncio.run(main())
-    assert [d.id for d in docs] == [h.passage_id for h in tiny.retrieve(QUESTION, k=2).hits]
+    assert [d.id for d in docs] == [h.passage_id for h in tiny_engine.retrieve(QUESTION, k=2).hits]
     assert seconds >= 0.4 and ticks >= 10  # a blocking call would have let the ticker run ~0 times
 
 
-def test_concurrent_ainvoke_on_one_engine_matches_sequential(tiny):
+def test_concurrent_ainvoke_on_one_engine_matches_sequential(tiny_engine):
     questions = [QUESTION, "What is the capital of Germany?", "Where was Alice Smith born?", "What does Acme Corp make?"] * 2
-    retriever = HippoRetriever(source=tiny, k=2)
+    retriever = HippoRetriever(source=tiny_engine, k=2)
 
     async def main():
         return await asyncio.gather(*(retriever.ainvoke(q) for q in questions))
@@ -193,23 +168,23 @@ def test_concurrent_ainvoke_on_one_engine_matches_sequential(tiny):
     assert [[d.id for d in ds] for ds in together] == [[d.id for d in retriever.invoke(q)] for q in questions]
 
 
-def test_a_remote_source_gives_the_same_documents(tiny):
-    remote = HippoRetriever(source=FakeClient("http://127.0.0.1:1", "key", "alice", engine=tiny), k=3)
-    local = HippoRetriever(source=tiny, k=3)
+def test_a_remote_source_gives_the_same_documents(tiny_engine):
+    remote = HippoRetriever(source=FakeClient("http://127.0.0.1:1", "key", "alice", engine=tiny_engine), k=3)
+    local = HippoRetriever(source=tiny_engine, k=3)
     got, want = remote.invoke(QUESTION), local.invoke(QUESTION)
     assert [(d.id, d.page_content, d.metadata) for d in got] == [(d.id, d.page_content, d.metadata) for d in want]
-    native = AsyncFakeClient("http://127.0.0.1:1", "key", "alice", engine=tiny)
+    native = AsyncFakeClient("http://127.0.0.1:1", "key", "alice", engine=tiny_engine)
     docs = asyncio.run(HippoRetriever(source=native, k=3).ainvoke(QUESTION))
     assert [d.id for d in docs] == [d.id for d in want]
     assert native.calls == [("aretrieve", QUESTION, 3)]  # the client's own async path, not a thread
 
 
-def test_from_url_imports_the_client_lazily(tiny, monkeypatch):
+def test_from_url_imports_the_client_lazily(tiny_engine, monkeypatch):
     made = []
 
     def client(url, key, namespace):
         made.append((url, key, namespace))
-        return FakeClient(url, key, namespace, engine=tiny)
+        return FakeClient(url, key, namespace, engine=tiny_engine)
 
     monkeypatch.setitem(sys.modules, "hippo.client", types.SimpleNamespace(Client=client))
     retriever = HippoRetriever.from_url("http://127.0.0.1:8000", "secret", "alice", k=2)

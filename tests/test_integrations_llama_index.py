@@ -6,7 +6,7 @@ import sys
 import types
 
 import pytest
-from fake_remote import AsyncFakeClient, FakeClient
+from fake_remote import AsyncFakeClient, FakeClient, ticks_during
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
@@ -14,29 +14,14 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, Te
 from hippo.errors import HippoError
 from hippo.integrations.langchain import HippoRetriever as LangChainRetriever
 from hippo.integrations.llama_index import HippoRetriever, to_nodes
-from hippo.testing import make_engine
 from hippo.types import Hit, QueryResult
 
 QUESTION = "Where is the company that Alice Smith founded headquartered?"
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("llama") / "tiny"
-    make_engine(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_path):
-    from hippo import open_index
-
-    return open_index(tiny_path)
-
-
-def test_nodes_carry_the_same_metadata_as_langchain_documents(tiny):
-    nodes = HippoRetriever(tiny, k=3).retrieve(QUESTION)
-    docs = LangChainRetriever(source=tiny, k=3).invoke(QUESTION)
+def test_nodes_carry_the_same_metadata_as_langchain_documents(tiny_engine):
+    nodes = HippoRetriever(tiny_engine, k=3).retrieve(QUESTION)
+    docs = LangChainRetriever(source=tiny_engine, k=3).invoke(QUESTION)
     assert all(isinstance(n, NodeWithScore) and isinstance(n.node, TextNode) for n in nodes)
     assert [n.node.node_id for n in nodes] == [d.id for d in docs]
     assert [n.node.text for n in nodes] == [d.page_content for d in docs]
@@ -45,8 +30,8 @@ def test_nodes_carry_the_same_metadata_as_langchain_documents(tiny):
     assert nodes[0].score > nodes[1].score > nodes[2].score
 
 
-def test_the_llm_sees_the_passage_not_hippos_bookkeeping(tiny):
-    node = HippoRetriever(tiny, k=1).retrieve(QUESTION)[0].node
+def test_the_llm_sees_the_passage_not_hippos_bookkeeping(tiny_engine):
+    node = HippoRetriever(tiny_engine, k=1).retrieve(QUESTION)[0].node
     shown = node.get_content(metadata_mode=MetadataMode.LLM)
     assert shown == node.text  # title is already the first line; ids, scores, seeds stay out
     assert node.ref_doc_id is None  # a plain passage is its own document
@@ -60,11 +45,11 @@ def test_the_llm_sees_the_passage_not_hippos_bookkeeping(tiny):
     assert "speaker: Ann" in shown and "source: guide.md" in shown and "passage_id" not in shown
 
 
-def test_query_engine_with_llama_index_mock_llm(tiny, capsys):
-    retriever = HippoRetriever(tiny, k=2)
+def test_query_engine_with_llama_index_mock_llm(tiny_engine, capsys):
+    retriever = HippoRetriever(tiny_engine, k=2)
     engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM())  # MockLLM echoes its prompt
     response = engine.query(QUESTION)
-    want = [h.passage_id for h in tiny.retrieve(QUESTION, k=2).hits]
+    want = [h.passage_id for h in tiny_engine.retrieve(QUESTION, k=2).hits]
     assert [n.node.node_id for n in response.source_nodes] == want
     for n in response.source_nodes:
         assert n.node.text in str(response)  # the retrieved passages reached the LLM's prompt
@@ -77,45 +62,31 @@ def test_query_engine_with_llama_index_mock_llm(tiny, capsys):
     assert str(short.query(QUESTION)).split() == ["text"] * 5  # MockLLM's reply when capped
 
 
-def test_aretrieve_runs_off_the_event_loop(tiny):
-    slow = FakeClient("local", None, engine=tiny, delay=0.4)
+def test_aretrieve_runs_off_the_event_loop(tiny_engine):
+    slow = FakeClient("local", None, engine=tiny_engine, delay=0.4)
     retriever = HippoRetriever(slow, k=2)
 
-    async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
-        nodes = await retriever.aretrieve(QueryBundle(QUESTION))
-        task.cancel()
-        return nodes, ticks
-
-    nodes, ticks = asyncio.run(main())
-    assert [n.node.node_id for n in nodes] == [h.passage_id for h in tiny.retrieve(QUESTION, k=2).hits]
+    nodes, ticks = asyncio.run(ticks_during(retriever.aretrieve(QueryBundle(QUESTION))))
+    assert [n.node.node_id for n in nodes] == [h.passage_id for h in tiny_engine.retrieve(QUESTION, k=2).hits]
     assert ticks >= 10
-    native = AsyncFakeClient("local", None, engine=tiny)
+    native = AsyncFakeClient("local", None, engine=tiny_engine)
     asyncio.run(HippoRetriever(native, k=2).aretrieve(QUESTION))
     assert native.calls == [("aretrieve", QUESTION, 2)]
 
 
-def test_constructors_match_the_langchain_ones(tiny_path, tiny, monkeypatch):
-    retriever = HippoRetriever.from_index(tiny_path, k=2, retrieval__damping=0.6, retriever="dense")
+def test_constructors_match_the_langchain_ones(tiny_index_path, tiny_engine, monkeypatch):
+    retriever = HippoRetriever.from_index(tiny_index_path, k=2, retrieval__damping=0.6, retriever="dense")
     assert retriever.source.config.retrieval.damping == 0.6
     assert {n.node.metadata["mode"] for n in retriever.retrieve(QUESTION)} == {"dense"}
     with pytest.raises(ValueError, match="k must be"):
-        HippoRetriever(tiny, k=0)
+        HippoRetriever(tiny_engine, k=0)
     with pytest.raises(TypeError, match="retrieve"):
         HippoRetriever("graphs/sample-index")
     monkeypatch.setitem(sys.modules, "hippo.client", types.SimpleNamespace(
-        Client=lambda url, key, namespace: FakeClient(url, key, namespace, engine=tiny)))
+        Client=lambda url, key, namespace: FakeClient(url, key, namespace, engine=tiny_engine)))
     remote = HippoRetriever.from_url("http://127.0.0.1:8000", "secret", "alice", k=2)
     assert remote.source.namespace == "alice"
-    assert [n.node.node_id for n in remote.retrieve(QUESTION)] == [n.node.node_id for n in HippoRetriever(tiny, k=2).retrieve(QUESTION)]
+    assert [n.node.node_id for n in remote.retrieve(QUESTION)] == [n.node.node_id for n in HippoRetriever(tiny_engine, k=2).retrieve(QUESTION)]
     monkeypatch.setitem(sys.modules, "hippo.client", None)
     with pytest.raises(HippoError, match="hippo.client"):
         HippoRetriever.from_url("http://127.0.0.1:8000", "secret", "alice")
