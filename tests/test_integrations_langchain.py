@@ -69,6 +69,10 @@ def test_k_per_call_constructor_and_validation(tiny_engine):
     retriever = HippoRetriever(source=tiny_engine, k=2)
     assert len(retriever.invoke(QUESTION)) == 2
     assert len(retriever.invoke(QUESTION, k=4)) == 4
+    with pytest.raises(ValueError, match="k must be"):
+        retriever.invoke(QUESTION, k=0)
+    with pytest.raises(ValueError, match="k must be"):
+        retriever.batch([QUESTION], k=-1)
     with pytest.raises(ValidationError, match="k"):
         HippoRetriever(source=tiny_engine, k=0)
     with pytest.raises(ValidationError, match="RetrievalSource"):

@@ -78,15 +78,23 @@ class HippoRetriever(BaseRetriever):
         """Query the namespace ``namespace`` of a ``hippo serve`` endpoint with the API ``key``."""
         return cls(source=connect(url, key, namespace), k=k)
 
+    def _k(self, k: int | None) -> int:
+        """The per-call ``k`` when given (checked like the field), else the field."""
+        if k is None:
+            return self.k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        return k
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        return to_documents(run_one(self.source, query, k or self.k, self.retriever))
+        return to_documents(run_one(self.source, query, self._k(k), self.retriever))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        return to_documents(await arun_one(self.source, query, k or self.k, self.retriever))
+        return to_documents(await arun_one(self.source, query, self._k(k), self.retriever))
 
     def batch(
         self,
@@ -102,7 +110,7 @@ class HippoRetriever(BaseRetriever):
             return []
         runs = [self._start(q, c, kwargs) for q, c in zip(inputs, get_config_list(config, len(inputs)))]
         try:
-            results = run_many(self.source, inputs, kwargs.get("k") or self.k, self.retriever)
+            results = run_many(self.source, inputs, self._k(kwargs.get("k")), self.retriever)
         except Exception as exc:
             for run in runs:
                 run.on_retriever_error(exc)
@@ -127,7 +135,7 @@ class HippoRetriever(BaseRetriever):
             return []
         runs = [await self._astart(q, c, kwargs) for q, c in zip(inputs, get_config_list(config, len(inputs)))]
         try:
-            results = await arun_many(self.source, inputs, kwargs.get("k") or self.k, self.retriever)
+            results = await arun_many(self.source, inputs, self._k(kwargs.get("k")), self.retriever)
         except Exception as exc:
             for arun in runs:
                 await arun.on_retriever_error(exc)
