@@ -95,7 +95,7 @@ def _introspected_reference(hc: Any) -> str:
     query_time = tuple(getattr(hc, "QUERY_TIME", ()))
     out = [
         "!!! note \"Generated (interim)\"",
-        "    Generated at build time from the dataclasses in `hippo/config.py` (type, default)",
+        "    Generated at build time from the dataclasses in `hippo/config.py` (the defaults)",
         "    and their attribute docstrings; keys whose declaration has no docstring show a dash.",
         "    Interim: once the config is declarative (`hippo.config.reference_markdown`), this",
         "    page is generated from those declarations, ranges included.",
@@ -109,14 +109,13 @@ def _introspected_reference(hc: Any) -> str:
             f"{(cls.__doc__ or '').strip().splitlines()[0]} "
             + ("May change after indexing." if changeable else "Fixed when the index is built."),
             "",
-            "| key | type | default | meaning |",
-            "|---|---|---|---|",
+            "| key | default | meaning |",
+            "|---|---|---|",
         ]
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
             doc = " ".join(docs.get((cls.__name__, f.name), "—").split()).replace("|", "\\|")
-            out.append(f"| `{section}.{f.name}` | {kind} | `{default!r}` | {doc} |")
+            out.append(f"| `{section}.{f.name}` | `{default!r}` | {doc} |")
         out.append("")
     return "\n".join(out)
 
