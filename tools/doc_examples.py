@@ -141,7 +141,7 @@ PARSERS = [
 ]
 """What runs: ``python`` and ``bash`` blocks, and the skip directive."""
 RUN_LANGUAGES = ("python", "bash")
-OTHER_LANGUAGES = ("text", "toml", "json")
+OTHER_LANGUAGES = ("text", "toml", "json", "yaml", "ini", "http")
 """Fenced blocks in these languages are shown, not run (outputs, file layouts, config files)."""
 
 pytest_collect_file = Sybil(

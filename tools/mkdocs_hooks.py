@@ -5,8 +5,8 @@
   (interim) an introspection of the config dataclasses and their attribute docstrings.
 * Sphinx roles in docstrings (``:class:`Engine` ``) render as plain code spans.
 * ``<!-- cli-reference -->`` becomes the ``--help`` of every ``hippo`` command, from the parser.
-* ``benchmarks/results/*.md``, ``*.png`` and ``*.txt`` are published under ``results/``, so pages link
-  the measured figures themselves.
+* ``benchmarks/results/*.md``, ``*.png`` and ``*.txt`` are published under ``results/``, and a
+  page's links to ``../benchmarks/results/X`` (right when read in the repository) go there.
 * Pages that other branches are writing (:data:`PENDING`) get a short placeholder page while
   their file is absent, so the navigation can name them now; the real file wins once merged.
 """
@@ -59,7 +59,9 @@ def on_files(files: Files, config: Any) -> Files:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
-    """Expand the generated sections of a page."""
+    """Expand the generated sections of a page; point links into ``benchmarks/results/`` (which
+    work when the Markdown is read in the repository) at their published copies."""
+    markdown = markdown.replace("](../benchmarks/results/", "](results/")
     if "<!-- config-reference -->" in markdown:
         markdown = markdown.replace("<!-- config-reference -->", config_reference())
     if "<!-- cli-reference -->" in markdown:
