@@ -39,6 +39,8 @@ TUNING = ("41", "42", "43", "44", "47", "48")
 HELD_OUT = ("49", "50")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (2, 5, 10)
+ISSUE_DEV = ("41", "42", "43")
+"""The conversations of issue 23's first measurement (a part of the tuning split)."""
 
 # Index-time variants: passage title and text, extractor. "spacy" = the plain spaCy extractor
 # (issue 23's first measurement); otherwise ConversationExtractor options.
@@ -89,11 +91,95 @@ def passages_of(conv: dict[str, Any], variant: dict[str, Any]) -> list[Any]:
     return turn_passages(conv["turns"], title=variant["title"], context=variant["context"])
 
 
+class _MemoNlp:
+    """spaCy's ``pipe`` remembering its docs by text: variants that parse the same texts
+    (most of the ablation) parse them once per process. Output is unchanged."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp = nlp
+        self.docs: dict[str, Any] = {}
+        self.max_length = nlp.max_length
+
+    def pipe(self, texts: Any, batch_size: int = 64, n_process: int = 1) -> Any:
+        texts = list(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self.docs))
+        for t, doc in zip(todo, self.nlp.pipe(todo, batch_size=batch_size)):
+            self.docs[t] = doc
+        return iter([self.docs[t] for t in texts])
+
+
+class CachedEmbedder:
+    """The default embedder with a vector cache by text shared by every variant and run
+    (``benchmarks/.cache/locomo/vectors``): identical strings give identical vectors, so
+    results equal uncached ones; only the time to build differs (build times are reported
+    for the final, streamed run, which starts from an empty cache)."""
+
+    def __init__(self, persist: bool = True) -> None:
+        from hippo.config import Config
+        from hippo.embed import make_embedder
+
+        self.inner = make_embedder(Config().embed)
+        self.persist = persist
+        self.docs: dict[str, Any] = {}
+        self.queries: dict[str, Any] = {}
+        self.fresh = 0
+        folder = CACHE / "vectors"
+        if persist and (folder / "keys.json").exists():
+            keys = json.loads((folder / "keys.json").read_text())
+            mat = np.load(folder / "vectors.npy")
+            self.docs = {k: mat[i] for i, k in enumerate(keys)}
+
+    @property
+    def id(self) -> str:
+        return str(self.inner.id)
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    def encode_documents(self, texts: Sequence[str]) -> Any:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.docs))
+        if todo:
+            vecs = self.inner.encode_documents(todo)
+            self.docs.update(zip(todo, vecs))
+            self.fresh += len(todo)
+        return np.stack([self.docs[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str = "") -> Any:
+        todo = list(dict.fromkeys(t for t in texts if (instruction, t) not in self.queries))
+        if todo:
+            self.queries.update(zip(((instruction, t) for t in todo), self.inner.encode_queries(todo, instruction)))
+        return np.stack([self.queries[(instruction, t)] for t in texts])
+
+    def save(self) -> None:
+        if not self.persist or not self.fresh:
+            return
+        folder = CACHE / "vectors"
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = list(self.docs)
+        np.save(folder / "vectors.npy", np.stack([self.docs[k] for k in keys]).astype(np.float32))
+        (folder / "keys.json").write_text(json.dumps(keys))
+        self.fresh = 0
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def embedder() -> CachedEmbedder:
+    if "embedder" not in _SHARED:
+        _SHARED["embedder"] = CachedEmbedder(persist=not _SHARED.get("cold", False))
+    return _SHARED["embedder"]  # type: ignore[no-any-return]
+
+
 def make_extractor(variant: dict[str, Any]) -> Any:
     from hippo.conversation.extractor import ConversationExtractor
     from hippo.extract.spacy_ie import SpacyExtractor
 
     base = SpacyExtractor()
+    if not _SHARED.get("cold", False):
+        if "nlp" not in _SHARED:
+            _SHARED["nlp"] = _MemoNlp(base.nlp)
+        base._nlp = _SHARED["nlp"]
     if variant["extractor"] == "spacy":
         return base
     return ConversationExtractor(base, **variant["extractor"])
@@ -121,10 +207,11 @@ def build(name: str, conv: dict[str, Any], stream: bool) -> tuple[Path, dict[str
             sessions.setdefault(str(p.metadata["session"]), []).append(p)
         for batch in sessions.values():
             t = time.perf_counter()
-            build_index(batch, out, extractor=extractor)
+            build_index(batch, out, extractor=extractor, embedder=embedder())
             adds.append({"turns": len(batch), "seconds": time.perf_counter() - t})
     else:
-        build_index(passages, out, extractor=extractor)
+        build_index(passages, out, extractor=extractor, embedder=embedder())
+    embedder().save()
     stats = {"seconds": round(time.perf_counter() - t0, 2), "turns": len(passages), "adds": adds}
     stats_file.write_text(json.dumps(stats))
     return out, stats
@@ -197,11 +284,12 @@ def evaluate(name: str, convs: Sequence[dict[str, Any]], rows: Sequence[tuple[st
 
     ranked: dict[str, list[list[str]]] = {label: [] for label, *_ in rows}
     qs_all: list[dict[str, Any]] = []
+    owner: list[str] = []
     builds = {}
     for conv in convs:
         path, stats = build(name, conv, stream)
         builds[conv["id"]] = stats
-        engine = open_index(path)
+        engine = open_index(path, embedder=embedder())
         questions = [q["question"] for q in conv["questions"]]
         for label, retriever, tboost, sboost in rows:
             priors = None
@@ -215,8 +303,13 @@ def evaluate(name: str, convs: Sequence[dict[str, Any]], rows: Sequence[tuple[st
             else:
                 ranked[label] += rankings(engine, questions, retriever, priors)
         qs_all += conv["questions"]
+        owner += [conv["id"]] * len(conv["questions"])
+    issue = [i for i, c in enumerate(owner) if c in ISSUE_DEV]
     return {"questions": len(qs_all), "evidence_missing": sum(q["missing"] for q in qs_all),
-            "rows": {label: recall_table(ranked[label], qs_all) for label in ranked}, "builds": builds}
+            "rows": {label: recall_table(ranked[label], qs_all) for label in ranked},
+            "rows_41_43": {label: recall_table([ranked[label][i] for i in issue], [qs_all[i] for i in issue])
+                           for label in ranked} if issue else {},
+            "builds": builds}
 
 
 def fmt(row: dict[str, Any], key: str = "all") -> str:
@@ -224,6 +317,8 @@ def fmt(row: dict[str, Any], key: str = "all") -> str:
 
 
 BASE_ROWS = [("dense", "dense", 1.0, 1.0), ("hipporag2", "hipporag2", 1.0, 1.0), ("hippo", "hippo", 1.0, 1.0)]
+ABLATION_ROWS = [*BASE_ROWS, ("dense+time", "dense", TIME_BOOST, 1.0), ("hippo+time", "hippo", TIME_BOOST, 1.0),
+                 ("hippo+speaker", "hippo", 1.0, 1.5)]
 
 
 def ablation() -> dict[str, Any]:
@@ -231,11 +326,89 @@ def ablation() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in VARIANTS:
         print(f"[{name}]", file=sys.stderr)
-        res = evaluate(name, convs, BASE_ROWS)
+        t = time.perf_counter()
+        res = evaluate(name, convs, ABLATION_ROWS)
         out[name] = res
+        print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
         for label, row in res["rows"].items():
-            print(f"  {label:10s} {fmt(row)}  " + " ".join(f"c{c} {fmt(row, str(c))}" for c in CATEGORIES), file=sys.stderr)
+            print(f"  {label:14s} {fmt(row)}  " + " ".join(f"c{c} {fmt(row, str(c))}" for c in CATEGORIES)
+                  + f"   41-43: {fmt(res['rows_41_43'][label])}", file=sys.stderr)
     return out
+
+
+def diagnose(name: str = "issue") -> dict[str, Any]:
+    """The issue's four hypotheses, measured on the tuning split's ``name`` indexes.
+
+    Per evidence turn (a question with two evidence turns counts twice): whether it is in the
+    top 5 of hippo and of dense, split by what the hypothesis is about."""
+    from hippo import open_index
+    from hippo.conversation.time import conversation_now, question_dates
+
+    convs = load(TUNING)
+    ev_rows: list[dict[str, Any]] = []
+    hub_mass: list[float] = []
+    hub_info: dict[str, Any] = {}
+    zero_turns = [0, 0]
+    for conv in convs:
+        path, _ = build(name, conv, False)
+        engine = open_index(path, embedder=embedder())
+        pos = {pid: i for i, pid in enumerate(engine.passage_ids)}
+        n_triples = np.diff(np.asarray(engine.files.array("passage_fact_indptr.npy")))
+        zero_turns[0] += int((n_triples == 0).sum())
+        zero_turns[1] += len(n_triples)
+        questions = [q["question"] for q in conv["questions"]]
+        dense = rankings(engine, questions, "dense", None)
+        hippo = rankings(engine, questions, "hippo", None)
+        qv = engine.embedder.encode_queries(questions)
+        pv = np.asarray(engine.files.array("passage_vectors.npy"))
+        now = conversation_now([t.time for t in conv["turns"]])
+        speakers = {t.speaker.lower() for t in conv["turns"]}
+        # hubs: entities in the most passages; speakers among them?
+        counts = np.asarray(engine.files.array("entity_passage_count.npy"))
+        top = np.argsort(-counts)[:5]
+        hub_info[conv["id"]] = [(engine.entity_names[e], int(counts[e])) for e in top]
+        hubs = [e for e in range(len(counts)) if any(sp in engine.entity_names[e].split() for sp in speakers)]
+        # PageRank mass on speaker entities (every entity naming a speaker), per question
+        cols: list[Any] = []
+        batch = engine.prepare(questions, "hippo")
+        engine.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, 5, engine.config.retrieval, batch.entities,
+                                reset_hook=lambda b, col: cols.append(col.copy()))
+        pi = engine.solver.run(np.stack(cols, axis=1), engine.config.retrieval.damping, 1e-6, 200, "cg")
+        n_p = len(engine.passage_ids)
+        hub_mass += (pi[[n_p + e for e in hubs]].sum(axis=0) / pi.sum(axis=0)).tolist()
+        for qi, q in enumerate(conv["questions"]):
+            for ev in q["evidence"]:
+                if ev not in pos:
+                    continue
+                i = pos[ev]
+                turn_idx = next(j for j, t in enumerate(conv["turns"]) if t.id == ev)
+                prev = conv["turns"][turn_idx - 1] if turn_idx else None
+                same = prev is not None and prev.session == conv["turns"][turn_idx].session
+                cos_ev = float(pv[i] @ qv[qi])
+                cos_prev = float(pv[pos[prev.id]] @ qv[qi]) if same and prev is not None else -1.0
+                ev_rows.append({
+                    "category": q["category"], "triples": int(n_triples[i]),
+                    "dated": bool(question_dates(q["question"], now)),
+                    "prev_closer": cos_prev > cos_ev,
+                    "dense5": ev in dense[qi][:5], "hippo5": ev in hippo[qi][:5],
+                })
+
+    def share(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"evidence": len(rows), "dense@5": round(float(np.mean([r["dense5"] for r in rows])), 3) if rows else None,
+                "hippo@5": round(float(np.mean([r["hippo5"] for r in rows])), 3) if rows else None}
+
+    return {
+        "index": name,
+        "chit_chat": {"turns_without_facts": round(zero_turns[0] / max(1, zero_turns[1]), 3),
+                      "evidence_without_triples": share([r for r in ev_rows if r["triples"] == 0]),
+                      "evidence_with_triples": share([r for r in ev_rows if r["triples"] > 0])},
+        "previous_turn": {"question_closer_to_previous": share([r for r in ev_rows if r["prev_closer"]]),
+                          "question_closer_to_evidence": share([r for r in ev_rows if not r["prev_closer"]])},
+        "time": {"temporal_dated": share([r for r in ev_rows if r["category"] == 2 and r["dated"]]),
+                 "temporal_undated": share([r for r in ev_rows if r["category"] == 2 and not r["dated"]]),
+                 "other_dated": share([r for r in ev_rows if r["category"] != 2 and r["dated"]])},
+        "hubs": {"top_entities": hub_info, "speaker_entity_ppr_mass_mean": round(float(np.mean(hub_mass)), 4)},
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -252,6 +425,9 @@ def main() -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     if args.ablation:
         data["ablation"] = {"env": environment(), "variants": ablation()}
+    if args.diagnose:
+        data["diagnose"] = {name: diagnose(name) for name in ("issue", FINAL)}
+        print(json.dumps(data["diagnose"], indent=1))
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
 

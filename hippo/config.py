@@ -50,8 +50,10 @@ class ExtractConfig:
     """OpenIE at index time."""
 
     extractor: str = "spacy"
-    """``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file) or ``llm``
-    (HippoRAG 2's two-step LLM OpenIE through the ``llm.*`` endpoint)."""
+    """``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file), ``llm``
+    (HippoRAG 2's two-step LLM OpenIE through the ``llm.*`` endpoint) or ``conversation``
+    (spaCy with speaker, session and first-person structure for conversation turns; set by
+    ``hippo index --format conversation``, see ``docs/conversations.md``)."""
     openie: str = ""
     """Path of the HippoRAG OpenIE results file for the ``precomputed`` extractor."""
     missing: str = "error"
@@ -219,7 +221,7 @@ class Config:
         _check_llm(self.llm)
         _check(self.embed.precision in ("bf16", "fp32"), "embed.precision", self.embed.precision, "bf16, fp32")
         _check(self.embed.fact_format in ("plain", "tuple"), "embed.fact_format", self.embed.fact_format, "plain, tuple")
-        _check(self.extract.extractor in ("spacy", "precomputed", "llm"), "extract.extractor", self.extract.extractor, "spacy, precomputed, llm")
+        _check(self.extract.extractor in ("spacy", "precomputed", "llm", "conversation"), "extract.extractor", self.extract.extractor, "spacy, precomputed, llm, conversation")
         _check(self.extract.missing in ("error", "spacy"), "extract.missing", self.extract.missing, "error, spacy")
         _check(self.graph.edge_weights in ("reference", "single"), "graph.edge_weights", self.graph.edge_weights, "reference, single")
         _check(0.0 < self.retrieval.damping < 1.0, "retrieval.damping", self.retrieval.damping, "a number in (0, 1)")

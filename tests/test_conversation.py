@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hippo.conversation import ConversationError, read_conversations, read_turns, turn_passages, turns_from_records
-from hippo.conversation.time import DateSpan, conversation_now, normalize_time, question_dates, time_prior
+from hippo.conversation.time import DateSpan, conversation_now, conversation_prior, normalize_time, question_dates, time_prior
 
 DATA = Path(__file__).parent / "data" / "conversation"
 
@@ -173,6 +173,14 @@ def test_time_prior() -> None:
     assert conversation_now(times) == datetime(2023, 7, 1, 10)
 
 
+def test_conversation_prior_explains_itself() -> None:
+    times = ["2023-05-01T10:00:00", "2023-05-10T10:00:00", "2023-07-01T10:00:00"]
+    prior = conversation_prior("What did Ada do in May?", times)  # "now" is the last turn: May 2023
+    assert prior.weights is not None and prior.weights.tolist() == [2.0, 2.0, 1.0]
+    assert prior.explain() == 'time: "in May" -> in 2023-05-01..2023-06-01, 2 passages boosted'
+    assert conversation_prior("What breed is the puppy?", times).weights is None
+
+
 # --------------------------------------------------------------------------- extractor
 
 
@@ -205,3 +213,31 @@ def test_conversation_extractor(spacy_extractor) -> None:  # type: ignore[no-unt
     assert session.settings()["speakers"] == "session" and session.name == "hippo.extractor.conversation.v1"
     prev = ConversationExtractor(spacy_extractor, coref=True, previous=True).extract(ps[1:2])[0]
     assert ("Ada", "adopted", "puppy") in prev.triples  # read from the predecessor
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_index_format_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hippo import open_index
+    from hippo.cli.main import main
+
+    out = tmp_path / "mem"
+    assert main(["index", str(DATA / "turns.jsonl"), "--out", str(out), "--format", "conversation",
+                 "--set", "embed.model=hashing:64", "--json"]) == 0
+    engine = open_index(out)
+    assert engine.config.extract.extractor == "conversation"
+    assert engine.manifest["extractor"]["name"] == "hippo.extractor.conversation.v1"
+    assert list(engine.passage_ids) == ["s1:1", "s1:2", "s1:3", "s2:1", "s2:2"]
+    assert engine.passage_titles[3] == "Ben, 2 June 2023"
+    assert "ada" in engine.entity_names  # "I adopted a puppy" -> (Ada, adopted, puppy)
+    # adding to a conversation index reads the file as turns without --format again
+    assert main(["index", str(DATA / "chat_openai.jsonl"), "--out", str(out)]) == 0
+    assert "a:1" in open_index(out).passage_ids
+    capsys.readouterr()
+    assert main(["index", str(DATA / "turns.jsonl"), "--out", str(tmp_path / "x"), "--format", "conversation",
+                 "--openie", "x.json"]) == 2
+    bad = _write(tmp_path, "bad.jsonl", [{"id": "1", "speaker": "A", "time": "someday 2023", "text": "hi"}])
+    assert main(["index", str(bad), "--out", str(tmp_path / "y"), "--format", "conversation"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:1: unparseable time 'someday 2023'" in err and not (tmp_path / "y").exists()

@@ -123,9 +123,9 @@ class ConversationExtractor:
             if i not in is_turn:
                 out.append(next(done))
                 continue
-            triples = list(dict.fromkeys(self._structure(p, found[i])))
-            names = tuple(dict.fromkeys(x for t in triples for x in (t[0], t[2])))
-            out.append(Extraction(p.id, names, tuple(triples)))
+            kept = list(dict.fromkeys(self._structure(p, found[i])))
+            names = tuple(dict.fromkeys(x for t in kept for x in (t[0], t[2])))
+            out.append(Extraction(p.id, names, tuple(kept)))
         return out
 
     def _structure(self, p: Passage, triples: list[Triple]) -> list[Triple]:

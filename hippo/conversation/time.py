@@ -217,6 +217,39 @@ def time_prior(
     return weights
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What :func:`conversation_prior` found: the weight per passage (None: the question
+    names no date, rank as usual), the spans it read, and how many passages they boost."""
+
+    weights: F64 | None
+    spans: tuple[DateSpan, ...]
+    boosted: int
+
+    def explain(self) -> str:
+        """One line for ``--explain``: ``time: "May 3, 2023" -> 2023-05-03..2023-05-04, 23 turns x2``."""
+        if not self.spans:
+            return ""
+        parts = [f'"{s.text}" -> {s.relation} {s.start.date()}..{s.end.date()}' for s in self.spans]
+        return f"time: {'; '.join(parts)}, {self.boosted} passages boosted"
+
+
+def conversation_prior(
+    question: str, times: Sequence[str], now: datetime | None = None, boost: float = 2.0, slack_days: int = 14
+) -> Prior:
+    """The query-time time prior of a conversation index (the hook ``docs/conversations.md``
+    specifies): the question's date spans (:func:`question_dates`, relative ones against
+    ``now``, default the latest of ``times``) and the weight of every passage from its ISO
+    ``time`` (:func:`time_prior`). Multiply each passage's final score by its weight (for dense
+    scores, ``exp(dense_fusion * cos)``) and re-sort."""
+    spans = question_dates(question, now if now is not None else conversation_now(times))
+    if not spans:
+        return Prior(None, (), 0)
+    weights = time_prior(spans, times, boost, slack_days)
+    boosted = int((weights != 1.0).sum())
+    return Prior(weights if boosted else None, tuple(spans), boosted)
+
+
 def conversation_now(times: Sequence[str]) -> datetime | None:
     """The latest time among ``times`` (the moment a question about them is asked), or None."""
     parsed = [w for w in (_naive(t) for t in times) if w is not None]
