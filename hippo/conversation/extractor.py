@@ -60,7 +60,6 @@ class ConversationExtractor:
         self,
         base: SpacyExtractor,
         coref: bool = True,
-        anchor: bool = False,
         mentions: bool = False,
         speakers: str = "keep",
         session_nodes: bool = False,
@@ -70,7 +69,6 @@ class ConversationExtractor:
             raise ValueError(f"unknown speakers mode {speakers!r}; valid: {', '.join(SPEAKER_MODES)}")
         self.base = base
         self.coref = coref
-        self.anchor = anchor
         self.mentions = mentions
         self.speakers = speakers
         self.session_nodes = session_nodes
@@ -78,7 +76,7 @@ class ConversationExtractor:
 
     def settings(self) -> dict[str, Any]:
         """JSON-serialisable settings, saved into the index manifest."""
-        return {"base": {"name": self.base.name, **self.base.settings()}, "coref": self.coref, "anchor": self.anchor, "mentions": self.mentions,
+        return {"base": {"name": self.base.name, **self.base.settings()}, "coref": self.coref, "mentions": self.mentions,
                 "speakers": self.speakers, "session_nodes": self.session_nodes, "previous": self.previous}
 
     def _texts(self, p: Passage) -> list[str]:
@@ -112,7 +110,7 @@ class ConversationExtractor:
         nlp = self.base.nlp
         docs = nlp.pipe([t for _, _, t in jobs], batch_size=self.base.batch_size)
         for n, ((i, who, _), doc) in enumerate(zip(jobs, docs)):
-            _, triples = PassageIE(doc, who if self.anchor else "").run()
+            _, triples = PassageIE(doc, "").run()  # no title: the speaker is not an anchor for everything
             found[i].extend(triples)
             if self.mentions:
                 found[i].extend(_mentions(doc, who, triples, speakers_of[i]))
