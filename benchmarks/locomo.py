@@ -256,29 +256,19 @@ def build(name: str, conv: dict[str, Any], stream: bool) -> tuple[Path, dict[str
     return out, stats
 
 
-def time_priors(conv: dict[str, Any], questions: Sequence[str], ids: Sequence[str], boost: float) -> list[Any]:
-    """Per question, the time prior of every passage (``ids`` order), from the metadata kept aside."""
-    from hippo.conversation.time import conversation_now, question_dates, time_prior
+def priors_of(conv: dict[str, Any], questions: Sequence[str], ids: Sequence[str], tboost: float,
+              sboost: float) -> list[Any]:
+    """Per question, :func:`hippo.conversation.prior.turn_prior` weights of every passage (``ids``
+    order), from the metadata kept aside by passage id (the index does not store it yet)."""
+    from hippo.conversation.prior import turn_prior
 
-    times = {t.id: t.time for t in conv["turns"]}
-    ordered = [times.get(i, "") for i in ids]
-    now = conversation_now(ordered)
-    return [time_prior(question_dates(q, now), ordered, boost) for q in questions]
-
-
-def speaker_priors(conv: dict[str, Any], questions: Sequence[str], ids: Sequence[str], boost: float) -> list[Any]:
-    """Per question: ``boost`` for the turns of the one speaker the question names (else all ones)."""
-    import re
-
-    speaker = {t.id: t.speaker for t in conv["turns"]}
-    names = sorted(set(speaker.values()))
+    by_id = {t.id: t for t in conv["turns"]}
+    times = [by_id[i].time if i in by_id else "" for i in ids]
+    speakers = [by_id[i].speaker if i in by_id else "" for i in ids]
     out = []
     for q in questions:
-        named = [n for n in names if re.search(rf"\b{re.escape(n)}\b", q)]
-        w = np.ones(len(ids))
-        if len(named) == 1:
-            w[[speaker.get(i) == named[0] for i in ids]] = boost
-        out.append(w)
+        w = turn_prior(q, speakers, times, tboost, sboost).weights
+        out.append(np.ones(len(ids)) if w is None else w)
     return out
 
 
@@ -333,9 +323,7 @@ def evaluate(name: str, convs: Sequence[dict[str, Any]], rows: Sequence[tuple[st
         for label, retriever, tboost, sboost in rows:
             priors = None
             if tboost != 1.0 or sboost != 1.0:
-                t = time_priors(conv, questions, engine.passage_ids, tboost)
-                s = speaker_priors(conv, questions, engine.passage_ids, sboost)
-                priors = [a * b for a, b in zip(t, s)]
+                priors = priors_of(conv, questions, engine.passage_ids, tboost, sboost)
             if retriever == "hgmem":
                 res = engine.retrieve_many(questions, k=10, retriever="hgmem", steps=steps)
                 ranked[label] += [r.passage_ids for r in res]
@@ -557,11 +545,15 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--diagnose", action="store_true")
     ap.add_argument("--all", action="store_true", help="ablation, sweep, diagnosis, then the final streamed run")
+    ap.add_argument("--render", action="store_true", help="only rewrite locomo.md from locomo.json")
     ap.add_argument("--sweep", metavar="VARIANT", help="query-time settings and prior strengths on VARIANT's indexes")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "locomo.json"
     data = json.loads(path.read_text()) if path.exists() else {}
+    if args.render:
+        (RESULTS / "locomo.md").write_text(render(data))
+        return
     if args.ablation:
         data["ablation"] = {"env": environment(), **ablation()}
     if args.sweep:
@@ -583,6 +575,76 @@ def main() -> None:
         print(json.dumps(data["diagnose"], indent=1))
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
+    md = render(data)
+    (RESULTS / "locomo.md").write_text(md)
+    print(md)
+
+
+def _cells(row: dict[str, Any]) -> str:
+    return " | ".join(fmt(row, key) for key in ("all", *map(str, CATEGORIES)))
+
+
+def render(data: dict[str, Any]) -> str:
+    """``locomo.md`` from ``locomo.json``."""
+    head = "| | all | 1 multi-hop | 2 temporal | 3 open-domain | 4 single-hop |\n|---|---|---|---|---|---|"
+    lines = ["# Conversations: LoCoMo evidence recall@2/5/10", ""]
+    env = data.get("env")
+    if env:
+        lines += [f"`python benchmarks/locomo.py --all` on {env['date']}, {env['machine']}, Python {env['python']} "
+                  f"(1-minute load average at the start: {env['load_1min']}, at the end: "
+                  f"{data.get('env_end', {}).get('load_1min', '?')}). Each conversation is its own index; a turn is a "
+                  f"passage. Recall@k = share of a question's evidence turns in the top k, categories 1-4. Tuning "
+                  f"split: {', '.join(TUNING)}; held out: {', '.join(HELD_OUT)} (looked at only in the final run).", ""]
+    fin = data.get("final")
+    if fin:
+        lines += [f"## Final pipeline, streamed one session per write (variant `{fin['variant']}`)", "",
+                  f"Query-time settings recorded by a conversation index: `{fin['overrides']}`; time prior x{fin['time_boost']}, "
+                  f"speaker prior x{fin['speaker_boost']}. `hippo (defaults)`/`hgmem (defaults)` use the default "
+                  f"retrieval settings on the same index; `dense + priors` is dense retrieval with the same priors.", ""]
+        for split in ("tuning", "held_out"):
+            res = fin[split]
+            a = res["adds"]
+            lines += [f"### {split.replace('_', '-')} ({', '.join(res['conversations'])}: {res['questions']} questions, "
+                      f"{res['evidence_missing']} evidence ids not in the conversation)", "", head]
+            lines += [f"| {label} | {_cells(row)} |" for label, row in res["rows"].items()]
+            lines += ["", f"Add latency of the stream: {a['writes']} writes (one per session) of {a['turns']} turns in "
+                      f"{a['seconds_total']} s; per write p50 {a['per_write_s']['p50']} s, p95 {a['per_write_s']['p95']} s, "
+                      f"max {a['per_write_s']['max']} s; {a['per_turn_ms_mean']} ms per turn on average (each write "
+                      f"rewrites the whole index before the living index lands).", ""]
+    abl = data.get("ablation")
+    if abl:
+        lines += ["## Ablation (tuning split, one-shot builds)", "",
+                  f"Greedy from issue 23's setup: each structure is added to the current variant and kept when hippo's "
+                  f"mean of R@5 and R@10 rises by at least {KEEP_GAIN}. Chosen: `{abl['chosen']}`.", "",
+                  "| structure | gain (mean R@5, R@10) | kept |", "|---|---|---|"]
+        lines += [f"| {st['structure']} | {st['gain']:+.4f} | {'yes' if st['kept'] else 'no'} |" for st in abl["steps"]]
+        lines += ["", "Every variant (`+time`: time prior x2 on questions that name a date; `+speaker`: x1.5 on the "
+                  "turns of the one speaker a question names):", ""]
+        for name, res in abl["variants"].items():
+            lines += [f"**{name}**", "", head]
+            lines += [f"| {label} | {_cells(row)} |" for label, row in res["rows"].items()]
+            lines += [f"| (41-43 only) hippo / dense | {fmt(res['rows_41_43']['hippo'])} / {fmt(res['rows_41_43']['dense'])} | | | | |", ""]
+    sw = data.get("sweep")
+    if sw:
+        lines += ["## Query-time sweep (tuning split, chosen variant)", "", "| settings | hippo R@2/5/10 |", "|---|---|"]
+        lines += [f"| {r['overrides']} | {fmt(r['recall'])} |" for r in sw["retrieval"]]
+        lines += ["", "| time prior | speaker prior | hippo | dense |", "|---|---|---|---|"]
+        lines += [f"| x{r['time']} | x{r['speaker']} | {fmt(r['hippo'])} | {fmt(r['dense'])} |" for r in sw["priors"]]
+        lines += ["", f"Chosen: `{sw['best']['overrides']}`, time x{sw['best_prior']['time']}, speaker x{sw['best_prior']['speaker']}.", ""]
+    diag = data.get("diagnose")
+    if diag:
+        lines += ["## Why hippo loses (issue 23's hypotheses), per evidence turn: share in the top 5", ""]
+        for name, d in diag.items():
+            lines += [f"**{name}**", "", "| hypothesis | evidence turns | dense@5 | hippo@5 |", "|---|---|---|---|"]
+            for group in ("chit_chat", "previous_turn", "time"):
+                for key, val in d[group].items():
+                    if isinstance(val, dict):
+                        lines.append(f"| {group}: {key} | {val['evidence']} | {val['dense@5']} | {val['hippo@5']} |")
+            lines += ["", f"Turns without any fact: {d['chit_chat']['turns_without_facts']}. Mean share of PageRank mass "
+                      f"on entities naming a speaker: {d['hubs']['speaker_entity_ppr_mass_mean']}. Entities in most "
+                      f"turns: " + "; ".join(f"{c}: " + ", ".join(f"{n} ({k})" for n, k in v)
+                                             for c, v in d["hubs"]["top_entities"].items()), ""]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

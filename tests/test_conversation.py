@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hippo.conversation import ConversationError, read_conversations, read_turns, turn_passages, turns_from_records
-from hippo.conversation.time import DateSpan, conversation_now, conversation_prior, normalize_time, question_dates, time_prior
+from hippo.conversation.time import DateSpan, conversation_now, normalize_time, question_dates, time_prior
 
 DATA = Path(__file__).parent / "data" / "conversation"
 
@@ -173,12 +173,16 @@ def test_time_prior() -> None:
     assert conversation_now(times) == datetime(2023, 7, 1, 10)
 
 
-def test_conversation_prior_explains_itself() -> None:
+def test_turn_prior_explains_itself() -> None:
+    from hippo.conversation.prior import turn_prior
+
     times = ["2023-05-01T10:00:00", "2023-05-10T10:00:00", "2023-07-01T10:00:00"]
-    prior = conversation_prior("What did Ada do in May?", times)  # "now" is the last turn: May 2023
-    assert prior.weights is not None and prior.weights.tolist() == [2.0, 2.0, 1.0]
-    assert prior.explain() == 'time: "in May" -> in 2023-05-01..2023-06-01, 2 passages boosted'
-    assert conversation_prior("What breed is the puppy?", times).weights is None
+    speakers = ["Ada", "Ben", "Ada"]
+    prior = turn_prior("What did Ada do in May?", speakers, times, 2.0, 1.5)  # "now" is the last turn: July 2023
+    assert prior.weights is not None and prior.weights.tolist() == [3.0, 2.0, 1.5]
+    assert prior.explain() == 'time "in May" -> in 2023-05-01..2023-06-01; speaker Ada; 3 turns weighted'
+    assert turn_prior("What breed is the puppy?", speakers, times).weights is None
+    assert turn_prior("What did Ada and Ben eat?", speakers, times, 1.0, 1.5).weights is None  # two speakers named
 
 
 # --------------------------------------------------------------------------- extractor

@@ -12,7 +12,8 @@ question, and the per-passage time prior they give (pure functions, no IO).
 * :func:`time_prior` turns them into a weight per passage from the passages' ``time``
   metadata: passages whose session time falls in the window a question names (or a little
   after it, when a later session talks about it) get ``boost``; the rest 1. A question that
-  names no date gives every passage 1.
+  names no date gives every passage 1. :mod:`hippo.conversation.prior` combines it with the
+  speaker prior.
 """
 
 from __future__ import annotations
@@ -215,39 +216,6 @@ def time_prior(
     if hit.any():
         weights[hit] = boost
     return weights
-
-
-@dataclass(frozen=True)
-class Prior:
-    """What :func:`conversation_prior` found: the weight per passage (None: the question
-    names no date, rank as usual), the spans it read, and how many passages they boost."""
-
-    weights: F64 | None
-    spans: tuple[DateSpan, ...]
-    boosted: int
-
-    def explain(self) -> str:
-        """One line for ``--explain``: ``time: "May 3, 2023" -> 2023-05-03..2023-05-04, 23 turns x2``."""
-        if not self.spans:
-            return ""
-        parts = [f'"{s.text}" -> {s.relation} {s.start.date()}..{s.end.date()}' for s in self.spans]
-        return f"time: {'; '.join(parts)}, {self.boosted} passages boosted"
-
-
-def conversation_prior(
-    question: str, times: Sequence[str], now: datetime | None = None, boost: float = 2.0, slack_days: int = 14
-) -> Prior:
-    """The query-time time prior of a conversation index (the hook ``docs/conversations.md``
-    specifies): the question's date spans (:func:`question_dates`, relative ones against
-    ``now``, default the latest of ``times``) and the weight of every passage from its ISO
-    ``time`` (:func:`time_prior`). Multiply each passage's final score by its weight (for dense
-    scores, ``exp(dense_fusion * cos)``) and re-sort."""
-    spans = question_dates(question, now if now is not None else conversation_now(times))
-    if not spans:
-        return Prior(None, (), 0)
-    weights = time_prior(spans, times, boost, slack_days)
-    boosted = int((weights != 1.0).sum())
-    return Prior(weights if boosted else None, tuple(spans), boosted)
 
 
 def conversation_now(times: Sequence[str]) -> datetime | None:
