@@ -7,8 +7,8 @@ import sys
 
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
 from hippo.cli.llm_args import add_llm_args, needs_llm_endpoint, run_llm_index, with_llm_args
-from hippo.config import load_config
-from hippo.conversation import read_turns, turn_passages
+from hippo.config import Config, load_config
+from hippo.conversation import CONVERSATION_SETTINGS, read_turns, turn_passages
 from hippo.errors import ConfigError
 from hippo.indexer import BuildReport, build_index, saved_config
 from hippo.types import Passage
@@ -43,10 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     # An existing index's saved config is the base: its index-time settings carry over.
-    config = load_config(args.config, args.overrides, base=None if args.rebuild else saved_config(args.out))
+    saved = None if args.rebuild else saved_config(args.out)
+    conversation = args.format == "conversation" or (
+        args.format is None and saved is not None and saved.extract.extractor == "conversation")
+    base = saved
+    if base is None and conversation:  # a new conversation index records the settings chosen for conversations
+        base = Config().replace({"extract.extractor": "conversation", **CONVERSATION_SETTINGS})
+    config = load_config(args.config, args.overrides, base=base)
     if args.extractor:
         config = config.replace({"extract.extractor": args.extractor}).validate()
-    conversation = args.format == "conversation" or (args.format is None and config.extract.extractor == "conversation")
     if conversation:
         if args.openie or args.extractor:
             raise ConfigError("--format conversation extracts with the conversation extractor: drop --openie/--extractor")
