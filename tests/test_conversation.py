@@ -196,10 +196,11 @@ def spacy_extractor():  # type: ignore[no-untyped-def]
 
 
 def test_conversation_extractor(spacy_extractor) -> None:  # type: ignore[no-untyped-def]
-    from hippo.conversation.extractor import ConversationExtractor, resolve_first_person
+    from hippo.conversation.extractor import ConversationExtractor, resolve_first_person, strip_caption_boilerplate
     from hippo.types import Passage
 
     assert resolve_first_person("I'm sure my sister told me.", "Ada") == "Ada is sure Ada's sister told Ada."
+    assert strip_caption_boilerplate("Look! [shares a photo: a photo of a beagle]") == "Look! [shares a beagle]"
     turns = read_turns(DATA / "turns.jsonl")
     ps = turn_passages(turns)
     plain = Passage("doc", "Hamlet was written by William Shakespeare.")

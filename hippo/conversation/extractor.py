@@ -6,6 +6,8 @@ Each structure is an option (measured one by one in ``benchmarks/locomo.py``):
 * ``coref``: coreference-lite before parsing: "I", "me", "my", "myself", "mine" (and "I'm",
   "I've", ...) become the speaker, so "I went to the support group" gives (Caroline, went
   to, support group) instead of nothing;
+* ``captions``: a shared photo's caption loses its "a photo of" boilerplate before parsing
+  (:func:`strip_caption_boilerplate`), so "photo" does not become a hub;
 * ``speakers``: ``keep`` leaves the speaker an entity of every turn it appears in (a hub
   across the whole conversation); ``session`` renames it to the speaker in that session
   (``"Caroline (8 May 2023)"``), so a speaker node links the turns of one session only;
@@ -42,6 +44,15 @@ _CONTRACTIONS = (
 )
 
 
+_CAPTION = re.compile(r"\[shares an? (?:photo|picture|image): (?:(?:an? |the )?(?:photo|picture|image|close up|closeup)(?: of)? )?", re.I)
+
+
+def strip_caption_boilerplate(text: str) -> str:
+    """``[shares a photo: a photo of a beagle]`` -> ``[shares a beagle]``: "photo" is no entity
+    of every turn that shares one (LoCoMo's captions made it one of the largest hubs)."""
+    return _CAPTION.sub("[shares ", text)
+
+
 def resolve_first_person(text: str, speaker: str) -> str:
     """``text`` with the first person replaced by ``speaker`` ("my kids" -> "Caroline's kids")."""
     if not speaker:
@@ -61,6 +72,7 @@ class ConversationExtractor:
         base: SpacyExtractor,
         coref: bool = True,
         mentions: bool = False,
+        captions: bool = False,
         speakers: str = "keep",
         session_nodes: bool = False,
         previous: bool = False,
@@ -70,22 +82,25 @@ class ConversationExtractor:
         self.base = base
         self.coref = coref
         self.mentions = mentions
+        self.captions = captions
         self.speakers = speakers
         self.session_nodes = session_nodes
         self.previous = previous
 
     def settings(self) -> dict[str, Any]:
         """JSON-serialisable settings, saved into the index manifest."""
-        return {"base": {"name": self.base.name, **self.base.settings()}, "coref": self.coref, "mentions": self.mentions,
+        return {"base": {"name": self.base.name, **self.base.settings()}, "coref": self.coref, "mentions": self.mentions, "captions": self.captions,
                 "speakers": self.speakers, "session_nodes": self.session_nodes, "previous": self.previous}
 
     def _texts(self, p: Passage) -> list[str]:
         """What is parsed for a turn: its text (first person resolved), then its predecessor's."""
         speaker = str(p.metadata.get("speaker", ""))
-        texts = [resolve_first_person(p.text, speaker) if self.coref else p.text]
+        own = strip_caption_boilerplate(p.text) if self.captions else p.text
+        texts = [resolve_first_person(own, speaker) if self.coref else own]
         prev = p.metadata.get(PREVIOUS_KEY)
         if self.previous and isinstance(prev, str) and ": " in prev:
             who, _, text = prev.partition(": ")
+            text = strip_caption_boilerplate(text) if self.captions else text
             texts.append(resolve_first_person(text, who) if self.coref else text)
         return texts
 
