@@ -2,6 +2,7 @@
 
     python benchmarks/locomo.py --ablation      # index-time and query-time options, tuning split, one-shot builds
     python benchmarks/locomo.py --diagnose      # why hippo loses: the issue's hypotheses, measured
+    python benchmarks/locomo.py --all           # ablation, sweep, diagnosis, final run (what results/ holds)
     python benchmarks/locomo.py                 # the chosen pipeline, streamed per session, all 8 conversations
 
 Each conversation is its own index (its questions are about it alone); a turn is a passage
@@ -535,6 +536,73 @@ def final(name: str, overrides: dict[str, Any], tboost: float, sboost: float) ->
     return out
 
 
+def diagnose_extraction() -> dict[str, Any]:
+    """No embedding, no graph (cheap): how many turns and evidence turns each extractor leaves
+    without a triple (conversations 41-43), which entities are in most turns (hubs), and for
+    questions that name a date, how many of their evidence turns are dated inside the window."""
+    from collections import Counter
+    from datetime import datetime, timedelta
+
+    from hippo.conversation import turn_passages
+    from hippo.conversation.extractor import ConversationExtractor
+    from hippo.conversation.time import conversation_now, question_dates
+    from hippo.extract.spacy_ie import SpacyExtractor
+    from hippo.ids import normalize
+
+    convs = load(("41", "42", "43"))
+    base = SpacyExtractor()
+    out = {}
+    for name, make in [("issue: spaCy, title 'speaker, session n, date'", lambda: base),
+                       ("conversation extractor: coref", lambda: ConversationExtractor(base, coref=True)),
+                       ("conversation extractor: coref + mentions", lambda: ConversationExtractor(base, coref=True, mentions=True))]:
+        ex = make()
+        zero = zero_ev = n_ev = n = 0
+        hub = []
+        for c in convs:
+            title = "speaker-session-date" if "issue" in name else "speaker-date"
+            ps = turn_passages(c["turns"], title=title)
+            exs = ex.extract(ps)
+            ev = {e for q in c["questions"] for e in q["evidence"]}
+            cnt: Counter[str] = Counter()
+            for p, e in zip(ps, exs):
+                n += 1
+                ents = {normalize(x) for t in e.triples for x in (t[0], t[2])}
+                cnt.update(ents)
+                if not e.triples:
+                    zero += 1
+                    if p.id in ev:
+                        zero_ev += 1
+                if p.id in ev:
+                    n_ev += 1
+            speakers = {normalize(t.speaker) for t in c["turns"]}
+            top = cnt.most_common(3)
+            hub.append({"top": top, "speaker_turns": {s: cnt.get(s, 0) for s in speakers}})
+        out[name] = {"turns_without_triples": round(zero / n, 3), "evidence_turns_without_triples": round(zero_ev / n_ev, 3), "hubs": hub}
+        print(name, out[name], file=sys.stderr)
+    # time windows: questions naming a date; evidence session inside the window?
+    stats: Counter[tuple[int, str]] = Counter()
+    for c in load(TUNING):
+        times = {t.id: t.time for t in c["turns"]}
+        now = conversation_now(list(times.values()))
+        for q in c["questions"]:
+            spans = question_dates(q["question"], now)
+            stats[(q["category"], "all")] += 1
+            if not spans:
+                continue
+            stats[(q["category"], "dated")] += 1
+            inside = 0
+            for e in q["evidence"]:
+                if e not in times:
+                    continue
+                w = datetime.fromisoformat(times[e])
+                ok = any((s.relation == "before" and w < s.end + timedelta(days=14)) or (s.relation == "after" and w >= s.start)
+                         or (s.relation == "in" and s.start <= w < s.end + timedelta(days=14)) for s in spans)
+                inside += ok
+            stats[(q["category"], "evidence_in_window")] += inside
+            stats[(q["category"], "evidence")] += len(q["evidence"])
+    return {"extraction": out, "time_windows": {f"{k[0]}:{k[1]}": v for k, v in sorted(stats.items())}}
+
+
 def environment() -> dict[str, Any]:
     return {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(), "load_1min": round(os.getloadavg()[0], 2)}
@@ -569,8 +637,11 @@ def main() -> None:
         path.write_text(json.dumps(data, indent=1) + "\n")
         best, prior = data["sweep"]["best"], data["sweep"]["best_prior"]
         data["final"] = final(chosen, best["overrides"], prior["time"], prior["speaker"])
+        path.write_text(json.dumps(data, indent=1) + "\n")
+        data["diagnose_extraction"] = diagnose_extraction()
         data["env_end"] = environment()
     if args.diagnose:
+        data["diagnose_extraction"] = diagnose_extraction()
         data["diagnose"] = {name: diagnose(name) for name in ("issue",)}
         print(json.dumps(data["diagnose"], indent=1))
     RESULTS.mkdir(exist_ok=True)
