@@ -702,6 +702,22 @@ def render(data: dict[str, Any]) -> str:
         lines += ["", "| time prior | speaker prior | hippo | dense |", "|---|---|---|---|"]
         lines += [f"| x{r['time']} | x{r['speaker']} | {fmt(r['hippo'])} | {fmt(r['dense'])} |" for r in sw["priors"]]
         lines += ["", f"Chosen: `{sw['best']['overrides']}`, time x{sw['best_prior']['time']}, speaker x{sw['best_prior']['speaker']}.", ""]
+    dx = data.get("diagnose_extraction")
+    if dx:
+        lines += ["## Extraction coverage and hubs (conversations 41-43, no graph)", "",
+                  "| extractor | turns without a triple | evidence turns without a triple | entities in most turns (conv 41, 42, 43) |",
+                  "|---|---|---|---|"]
+        for name, d in dx["extraction"].items():
+            hubs = "; ".join(", ".join(f"{e} {k}" for e, k in h["top"]) for h in d["hubs"])
+            lines.append(f"| {name} | {d['turns_without_triples']} | {d['evidence_turns_without_triples']} | {hubs} |")
+        tw = dx["time_windows"]
+        lines += ["", "Questions that name a date, per category (tuning split), and their evidence turns dated inside "
+                  "the window the time prior boosts:", "", "| category | questions | naming a date | evidence turns in the window |",
+                  "|---|---|---|---|"]
+        for c in CATEGORIES:
+            lines.append(f"| {c} {CATEGORIES[c]} | {tw.get(f'{c}:all', 0)} | {tw.get(f'{c}:dated', 0)} | "
+                         f"{tw.get(f'{c}:evidence_in_window', 0)} of {tw.get(f'{c}:evidence', 0)} |")
+        lines.append("")
     diag = data.get("diagnose")
     if diag:
         lines += ["## Why hippo loses (issue 23's hypotheses), per evidence turn: share in the top 5", ""]
