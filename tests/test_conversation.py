@@ -116,12 +116,12 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_turn_passages_title_metadata_previous() -> None:
     turns = read_turns(DATA / "turns.jsonl")
     ps = turn_passages(turns)
-    assert ps[0].id == "s1:1" and ps[0].title == "Ada, 8 May 2023"
-    assert ps[0].content == "Ada, 8 May 2023\nI finally adopted a puppy! Her name is Biscuit."
+    assert ps[0].id == "s1:1" and ps[0].title == "Ada, session 1, 8 May 2023"
+    assert ps[0].content == "Ada, session 1, 8 May 2023\nI finally adopted a puppy! Her name is Biscuit."
     assert ps[2].metadata == {"mood": "happy", "speaker": "Ada", "session": "1", "time": "2023-05-08T13:58:00",
                               "previous": "Ben: Congrats! What breed is she?"}
     assert "previous" not in ps[3].metadata  # a new session has no predecessor
-    assert turn_passages(turns, title="speaker-session-date")[3].title == "Ben, session 2, 2 June 2023"
+    assert turn_passages(turns, title="speaker-date")[3].title == "Ben, 2 June 2023"
     ctx = turn_passages(turns, context=True)[1]
     assert ctx.text == "(Ada: I finally adopted a puppy! Her name is Biscuit.)\nCongrats! What breed is she?"
 
@@ -204,9 +204,9 @@ def test_conversation_extractor(spacy_extractor) -> None:  # type: ignore[no-unt
     turns = read_turns(DATA / "turns.jsonl")
     ps = turn_passages(turns)
     plain = Passage("doc", "Hamlet was written by William Shakespeare.")
-    off = ConversationExtractor(spacy_extractor, coref=False).extract(ps[:1])[0]
+    off = ConversationExtractor(spacy_extractor, coref=False, mentions=False).extract(ps[:1])[0]
     assert not any(t[0] == "Ada" for t in off.triples)  # "I adopted" names no one
-    on = ConversationExtractor(spacy_extractor, coref=True).extract([*ps[:1], plain])
+    on = ConversationExtractor(spacy_extractor, coref=True, mentions=False).extract([*ps[:1], plain])
     assert ("Ada", "adopted", "puppy") in on[0].triples
     assert on[1].triples == spacy_extractor.extract([plain])[0].triples  # other passages: as the wrapped extractor
     session = ConversationExtractor(spacy_extractor, coref=True, mentions=True, speakers="session", session_nodes=True)
@@ -216,7 +216,7 @@ def test_conversation_extractor(spacy_extractor) -> None:  # type: ignore[no-unt
     assert any(t[0] == "conversation of 8 May 2023" and t[1] == "includes" for t in ex[1].triples)
     assert all("Ada" not in t[2] for t in ex[2].triples if t[1] == "mentions")  # speakers are no mentions
     assert session.settings()["speakers"] == "session" and session.name == "hippo.extractor.conversation.v1"
-    prev = ConversationExtractor(spacy_extractor, coref=True, previous=True).extract(ps[1:2])[0]
+    prev = ConversationExtractor(spacy_extractor, coref=True, mentions=False, previous=True).extract(ps[1:2])[0]
     assert ("Ada", "adopted", "puppy") in prev.triples  # read from the predecessor
 
 
@@ -234,7 +234,7 @@ def test_cli_index_format_conversation(tmp_path: Path, capsys: pytest.CaptureFix
     assert engine.config.extract.extractor == "conversation"
     assert engine.manifest["extractor"]["name"] == "hippo.extractor.conversation.v1"
     assert list(engine.passage_ids) == ["s1:1", "s1:2", "s1:3", "s2:1", "s2:2"]
-    assert engine.passage_titles[3] == "Ben, 2 June 2023"
+    assert engine.passage_titles[3] == "Ben, session 2, 2 June 2023"
     assert "ada" in engine.entity_names  # "I adopted a puppy" -> (Ada, adopted, puppy)
     # adding to a conversation index reads the file as turns without --format again
     assert main(["index", str(DATA / "chat_openai.jsonl"), "--out", str(out)]) == 0

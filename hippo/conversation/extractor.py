@@ -71,7 +71,7 @@ class ConversationExtractor:
         self,
         base: SpacyExtractor,
         coref: bool = True,
-        mentions: bool = False,
+        mentions: bool = True,
         captions: bool = False,
         speakers: str = "keep",
         session_nodes: bool = False,
