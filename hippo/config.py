@@ -172,9 +172,10 @@ class ExtractConfig:
 
     extractor: str = setting(
         "spacy",
-        "``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file) or ``llm`` (HippoRAG 2's "
-        "two-step LLM OpenIE through the ``llm.*`` endpoint).",
-        choices=("spacy", "precomputed", "llm"),
+        "``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file), ``llm`` (HippoRAG 2's "
+        "two-step LLM OpenIE through the ``llm.*`` endpoint) or ``conversation`` (spaCy with speaker, session "
+        "and first-person structure for conversation turns; set by ``hippo index --format conversation``).",
+        choices=("spacy", "precomputed", "llm", "conversation"),
     )
     openie: str = setting("", "Path of the HippoRAG OpenIE results file for the ``precomputed`` extractor.")
     missing: str = setting(

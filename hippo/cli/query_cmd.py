@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     for h in result.hits:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
         snippet = snippet[:160] + ("…" if len(snippet) > 160 else "")
-        print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id})\n     {snippet}")
+        said = ""
+        if h.metadata.get("speaker"):  # a conversation turn: who said it, in which session, when
+            said = f"  {h.metadata['speaker']}, session {h.metadata.get('session', '?')}, {h.metadata.get('time') or 'no time'}"
+        print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id}){said}\n     {snippet}")
     if result.filter:
         print(f"recognition filter ({engine.config.llm.model}): {result.filter}")
     if result.facts:
