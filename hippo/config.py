@@ -295,6 +295,23 @@ class RetrievalConfig:
         1.5, "Passages score ``PPR mass * exp(dense_fusion * cosine)``; 0 ranks by PPR mass alone (HippoRAG 2).",
         ge=0.0, note="0 = off",
     )
+    time_boost: float = setting(
+        1.0,
+        "Passages with metadata ``time`` inside the dates the question names (\"in June 2023\", \"last "
+        "May\"; :mod:`hippo.conversation.time`) have their score multiplied by this; 1 = off. A conversation "
+        "index records the value chosen on LoCoMo.",
+        gt=0.0, note="1 = off",
+    )
+    speaker_boost: float = setting(
+        1.0,
+        "When the question names exactly one speaker of the passages' metadata ``speaker``, that speaker's "
+        "passages have their score multiplied by this; 1 = off.",
+        gt=0.0, note="1 = off",
+    )
+    prior_candidates: int = setting(
+        200, "With a time or speaker prior on: passages ranked before the prior re-weights them and keeps the top k.",
+        ge=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ the retrievers (:mod:`hippo.retrieval.retrievers`), the LLM filter and reader
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hippo.config import Config, from_dict, with_query_overrides
+from hippo.conversation.prior import prior_on, turn_priors
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
 from hippo.errors import HippoError
@@ -24,7 +26,10 @@ from hippo.llm.components import FILTER_STAGE, QA_STAGE, LLMMixin
 from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.queries import QueryEncoder
 from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
-from hippo.retrieval.retrievers import DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, get_retriever, retriever_names
+from hippo.retrieval.prior import candidates, reweight
+from hippo.retrieval.retrievers import (
+    DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, Retriever, get_retriever, retriever_names,
+)
 from hippo.types import QueryResult
 
 __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engine", "QueryBatch", "describe", "open_index"]
@@ -196,16 +201,31 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
             timings["filter"] = 1000 * (time.perf_counter() - t1) / len(queries)
             t1 = time.perf_counter()
         reasoner = self.memory_reasoner if reasoner is None else reasoner
-        rankings = r.rank(self.context(c), batch, k, self.config.retrieval, linked, MemoryOptions(memories, steps, reasoner))
+        rankings, priors = self._rank(c, r, batch, k, linked, MemoryOptions(memories, steps, reasoner))
         timings["rank"] = 1000 * (time.perf_counter() - t1) / len(queries)
-        out = [result(c.snapshot, q, r.name, g, dict(timings)) for q, g in zip(queries, rankings)]
+        out = [result(c.snapshot, q, r.name, g, dict(timings), p) for q, g, p in zip(queries, rankings, priors)]
         return [explained(c.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
 
     def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER,
                       linked: Sequence[tuple[Any, Any]] | None = None) -> list[GraphRanking]:
         """Rank a :class:`QueryBatch` from :meth:`prepare`; ``linked`` replaces each query's linked facts."""
-        return get_retriever(retriever).rank(self.context(self._commit), batch, k, self.config.retrieval, linked,
-                                             MemoryOptions(reasoner=self.memory_reasoner))
+        return self._rank(self._commit, get_retriever(retriever), batch, k, linked,
+                          MemoryOptions(reasoner=self.memory_reasoner))[0]
+
+    def _rank(self, c: Commit, r: Retriever, batch: QueryBatch, k: int, linked: Sequence[tuple[Any, Any]] | None,
+              options: MemoryOptions) -> tuple[list[GraphRanking], list[str]]:
+        """Rank with ``r``; with a time or speaker prior on (not for multi-step retrieval), rank
+        ``retrieval.prior_candidates`` passages and let the prior re-weight them
+        (:mod:`hippo.retrieval.prior`). Returns the rankings and each prior's explanation."""
+        cfg = self.config.retrieval
+        if r.multi_step or not prior_on(cfg.time_boost, cfg.speaker_boost):
+            return r.rank(self.context(c), batch, k, cfg, linked, options), [""] * len(batch)
+        snap = c.snapshot
+        priors = turn_priors(batch.queries, c.column("speaker"), c.column("time"), cfg.time_boost, cfg.speaker_boost)
+        wide = r.rank(self.context(c), batch, candidates(k, snap.n_passages, cfg.prior_candidates), cfg, linked, options)
+        out = [reweight(g, p.weights, k, cfg.dense_fusion) if p.weights is not None
+               else dataclasses.replace(g, passages=g.passages[:k], scores=g.scores[:k]) for g, p in zip(wide, priors)]
+        return out, [p.explain() for p in priors]
 
 
 def open_index(path: str | Path, overrides: dict[str, Any] | None = None, embedder: Embedder | None = None,

@@ -1,5 +1,6 @@
 """The query-time prior of a conversation index: a weight per passage from the question and
-the passages' metadata (pure; the hook it plugs into is described in ``docs/conversations.md``).
+the passages' metadata (pure). The engine applies it with :func:`hippo.retrieval.prior.reweight` when
+``retrieval.time_boost`` or ``retrieval.speaker_boost`` is not 1 (``docs/conversations.md``).
 
 * **time**: turns dated in the window the question names (``"on May 3, 2023"``, ``"in June
   2023"``, ``"last June"``; :mod:`hippo.conversation.time`) weigh ``time_boost``;
@@ -71,3 +72,15 @@ def turn_prior(
     who = named_speaker(question, speakers) if speaker_boost != 1.0 else ""
     boosted = int((weights != 1.0).sum())
     return TurnPrior(weights if boosted else None, tuple(spans), who, boosted)
+
+
+def prior_on(time_boost: float, speaker_boost: float) -> bool:
+    """Whether either prior changes anything (a boost of 1 is off)."""
+    return time_boost != 1.0 or speaker_boost != 1.0
+
+
+def turn_priors(questions: Sequence[str], speakers: Sequence[str], times: Sequence[str],
+                time_boost: float, speaker_boost: float) -> list[TurnPrior]:
+    """:func:`turn_prior` of each question over the same passages ("now" is their latest time)."""
+    now = conversation_now(times)
+    return [turn_prior(q, speakers, times, time_boost, speaker_boost, now=now) for q in questions]

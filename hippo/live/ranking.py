@@ -70,6 +70,7 @@ class Commit:
         self._ranked: tuple[HippoRAG2Ranker, dict[str, Any]] | None = None
         self._names: Mapping[str, int] | None = None
         self._nearest: NearestEntity | None = None
+        self._columns: dict[str, list[str]] = {}
         self.view: Any = None
         """The hypergraph-memory view over this commit (made by the engine on first use)."""
 
@@ -83,6 +84,13 @@ class Commit:
             if self._ranked is None:
                 self._ranked = self._cache.make(self.snapshot, self._config)
             return self._ranked
+
+    def column(self, key: str) -> list[str]:
+        """The passages' metadata ``key`` as strings, one per row (made once per commit)."""
+        got = self._columns.get(key)
+        if got is None:
+            got = self._columns[key] = self.snapshot.meta_column(key)
+        return got
 
     def names(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row, live entities only."""
@@ -169,7 +177,8 @@ def hit(rank: int, pid: str, score: float, title: str, content: str, meta: Mappi
     )
 
 
-def result(snap: Snapshot, query: str, retriever: str, r: GraphRanking, timings: dict[str, float]) -> QueryResult:
+def result(snap: Snapshot, query: str, retriever: str, r: GraphRanking, timings: dict[str, float],
+           prior: str = "") -> QueryResult:
     """A :class:`QueryResult` from a ranking over ``snap``: hits, linked facts and seeds by name."""
     hits = tuple(
         hit(rank, snap.passage_ids[i], float(s), snap.passage_titles[i], snap.passage_contents[i], snap.metadata(i))
@@ -181,7 +190,7 @@ def result(snap: Snapshot, query: str, retriever: str, r: GraphRanking, timings:
         Seed(snap.entity_ids[e], snap.entity_names[e], float(w), src)
         for e, w, src in zip(r.seed_entities.tolist(), r.seed_weights.tolist(), sources)
     )
-    return QueryResult(query, retriever, r.mode, hits, facts, seeds, timings)
+    return QueryResult(query, retriever, r.mode, hits, facts, seeds, timings, prior=prior)
 
 
 def explained(snap: Snapshot, res: QueryResult, r: GraphRanking, reasoner: str,
