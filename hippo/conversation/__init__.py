@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hippo.config import Config
 from hippo.conversation.loaders import Conversation, read_conversations, read_turns, turns_from_records
 from hippo.conversation.schema import ConversationError, Turn, make_turn, turn_passage, turn_passages, validate_turns
 
@@ -20,7 +21,15 @@ CONVERSATION_SETTINGS: dict[str, Any] = {}
 --format conversation``), chosen on LoCoMo's tuning conversations (``benchmarks/results/locomo.md``);
 ``--set`` still overrides them. Other corpora keep the defaults."""
 
+
+def conversation_config(base: Config | None = None) -> Config:
+    """``base`` (default: the defaults) as a new conversation index's config: the conversation
+    extractor and :data:`CONVERSATION_SETTINGS`; what ``hippo index --format conversation``
+    records. Give it to ``hippo.open_index(path, writable=True, create=True, config=...)``."""
+    return (base or Config()).replace({"extract.extractor": "conversation", **CONVERSATION_SETTINGS}).validate()
+
+
 __all__ = [
-    "CONVERSATION_SETTINGS", "Conversation", "ConversationError", "Turn", "make_turn", "read_conversations", "read_turns",
-    "turn_passage", "turn_passages", "turns_from_records", "validate_turns",
+    "CONVERSATION_SETTINGS", "Conversation", "ConversationError", "Turn", "conversation_config", "make_turn",
+    "read_conversations", "read_turns", "turn_passage", "turn_passages", "turns_from_records", "validate_turns",
 ]
