@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         if h.metadata.get("speaker"):  # a conversation turn: who said it, in which session, when
             said = f"  {h.metadata['speaker']}, session {h.metadata.get('session', '?')}, {h.metadata.get('time') or 'no time'}"
         print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id}){said}\n     {snippet}")
+    if result.prior:
+        print(f"conversation prior: {result.prior}")
     if result.filter:
         print(f"recognition filter ({engine.config.llm.model}): {result.filter}")
     if result.facts:
