@@ -6,7 +6,6 @@ the retrievers (:mod:`hippo.retrieval.retrievers`), the LLM filter and reader
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,14 +18,14 @@ from hippo.embed.st import check_embedder
 from hippo.errors import HippoError
 from hippo.hgmem import HypergraphMemory
 from hippo.hgmem.runner import MemoryMixin
-from hippo.live.ranking import Commit, RankerCache, describe, explained, result
+from hippo.live.ranking import Commit, RankerCache, describe, explained, result, warm
 from hippo.live.snapshot import Snapshot
 from hippo.live.memory import WritableMixin
 from hippo.llm.components import FILTER_STAGE, QA_STAGE, LLMMixin
 from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.queries import QueryEncoder
-from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
-from hippo.retrieval.prior import candidates, reweight
+from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
+from hippo.retrieval.prior import rank_with_prior
 from hippo.retrieval.retrievers import (
     DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, Retriever, get_retriever, retriever_names,
 )
@@ -37,11 +36,6 @@ __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engin
 RETRIEVERS = retriever_names()
 """``hippo`` (HippoRAG 2 plus query-entity seeds and dense fusion; the default), ``hipporag2``
 (the reference), ``dense`` (cosine only), ``hgmem`` (multi-step with a hypergraph memory)."""
-PUSH_FILES = ("adj_indptr.npy", "adj_indices.npy", "adj_colnorm.npy", "node_degree.npy")
-"""The arrays forward push reads at random (:meth:`Engine.warm` reads them in order first)."""
-WARM_QUERY = "Where was the founder of the Halvorsen Mill Company born?"
-"""What :meth:`Engine.warm` ranks: it names an organisation unlikely to be an entity, so the
-mention is embedded and matched to its nearest entity too."""
 
 
 class Engine(MemoryMixin, LLMMixin, WritableMixin):
@@ -130,21 +124,7 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     def warm(self, retriever: str = DEFAULT_RETRIEVER) -> dict[str, float]:
         """Pay now what the first query would (push arrays read in order, spaCy, the embedder,
         the compiled kernels, vector copies); seconds per part. No LLM call, no result changes."""
-        r = get_retriever(retriever)
-        out: dict[str, float] = {}
-        t0 = time.perf_counter()
-        if r.name != "dense" and ppr_plan(self.config.retrieval, self.solver.n)[0] == "push":
-            self.snapshot.base.files.prefetch(PUSH_FILES)
-            out["prefetch"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        batch = self.prepare([WARM_QUERY], retriever)
-        t2 = time.perf_counter()
-        self.rank_prepared(batch, 10, "hippo" if r.multi_step else retriever)
-        out.update(prepare=t2 - t1, rank=time.perf_counter() - t2)
-        if r.multi_step:
-            self._memory_view()
-            out["memory"] = time.perf_counter() - t2 - out["rank"]
-        return out
+        return warm(self, retriever)
 
     # ------------------------------------------------------------ queries
     def encode_queries(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
@@ -214,19 +194,16 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
 
     def _rank(self, c: Commit, r: Retriever, batch: QueryBatch, k: int, linked: Sequence[tuple[Any, Any]] | None,
               options: MemoryOptions) -> tuple[list[GraphRanking], list[str]]:
-        """Rank with ``r``; with a time or speaker prior on (not for multi-step retrieval), rank
-        ``retrieval.prior_candidates`` passages and let the prior re-weight them
-        (:mod:`hippo.retrieval.prior`). Returns the rankings and each prior's explanation."""
+        """Rank with ``r``, and each query's explained conversation prior when one is on
+        (``retrieval.time_boost``/``speaker_boost``; :mod:`hippo.retrieval.prior`; not multi-step)."""
         cfg = self.config.retrieval
+        def rank(n: int) -> list[GraphRanking]:
+            return r.rank(self.context(c), batch, n, cfg, linked, options)
         if r.multi_step or not prior_on(cfg.time_boost, cfg.speaker_boost):
-            return r.rank(self.context(c), batch, k, cfg, linked, options), [""] * len(batch)
-        snap = c.snapshot
+            return rank(k), [""] * len(batch)
         priors = turn_priors(batch.queries, c.column("speaker"), c.column("time"), cfg.time_boost, cfg.speaker_boost)
-        wide = r.rank(self.context(c), batch, candidates(k, snap.n_passages, cfg.prior_candidates), cfg, linked, options)
-        out = [reweight(g, p.weights, k, cfg.dense_fusion) if p.weights is not None
-               else dataclasses.replace(g, passages=g.passages[:k], scores=g.scores[:k]) for g, p in zip(wide, priors)]
+        out = rank_with_prior(rank, [p.weights for p in priors], k, c.snapshot.n_passages, cfg.prior_candidates, cfg.dense_fusion)
         return out, [p.explain() for p in priors]
-
 
 def open_index(path: str | Path, overrides: dict[str, Any] | None = None, embedder: Embedder | None = None,
                llm: LLMClient | None = None, *, writable: bool = False, create: bool = False,

@@ -16,6 +16,7 @@ ranking's cosine ``c`` becomes ``exp(dense_fusion × (c − 1))`` first, as ``hi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -40,3 +41,12 @@ def reweight(ranking: GraphRanking, weights: F64, k: int, dense_fusion: float) -
     weighted = scores * np.asarray(weights, dtype=np.float64)[rows]
     order = np.lexsort((rows, -weighted))[:k]
     return dataclasses.replace(ranking, passages=rows[order], scores=weighted[order])
+
+
+def rank_with_prior(rank: Callable[[int], list[GraphRanking]], weights: Sequence[F64 | None], k: int,
+                    n_passages: int, prior_candidates: int, dense_fusion: float) -> list[GraphRanking]:
+    """``rank(n)`` ranks ``n`` passages per query; each query with prior ``weights`` (None:
+    none) is ranked wide and re-weighted, the others cut to ``k``."""
+    wide = rank(candidates(k, n_passages, prior_candidates))
+    return [reweight(g, w, k, dense_fusion) if w is not None
+            else dataclasses.replace(g, passages=g.passages[:k], scores=g.scores[:k]) for g, w in zip(wide, weights)]
