@@ -260,6 +260,20 @@ def child_latency(index: Path, adds: int, warmup: int, offset: int, deletes: int
     t = time.perf_counter()
     res = mem.retrieve("Who was the queen of Lotharingia?", k=5)
     query_ms = 1000 * (time.perf_counter() - t)
+    # read after write: a query right after each of 10 adds, against 10 queries with no write between
+    questions = ["Who was the queen of Lotharingia?", "Where was the director of the film born?",
+                 "When did the author of the novel die?", "Which country is the company based in?"]
+    after_write, no_write = [], []
+    for n, item in enumerate(wiki(offset + warmup + adds + 10, 10)):
+        mem.add([item])
+        t = time.perf_counter()
+        mem.retrieve(questions[n % 4], k=5)
+        after_write.append(1000 * (time.perf_counter() - t))
+    for n in range(10):
+        t = time.perf_counter()
+        mem.retrieve(questions[n % 4], k=5)
+        no_write.append(1000 * (time.perf_counter() - t))
+    mem._writer.wait()
     counted = [r for r in rows if not r["warmup"]]
     history = [json.loads(line) for line in (index / "history.jsonl").read_text().splitlines() if line.strip()]
     jobs = [h for h in history if h.get("operation") in ("merge", "compact")]
@@ -273,6 +287,7 @@ def child_latency(index: Path, adds: int, warmup: int, offset: int, deletes: int
         if deletes else None,
         "merges_and_compactions": [{k: h.get(k) for k in ("operation", "source", "segment", "seconds")} for h in jobs],
         "last_job": last_job, "wait_for_merge_s": round(wait_s, 2), "query_after_ms": round(query_ms, 1),
+        "query_right_after_an_add_ms": pct(after_write), "query_with_no_write_between_ms": pct(no_write),
         "query_after_top": [h.title for h in res.hits[:3]],
         "segments_at_end": len(mem.manifest["segments"]), "counts_at_end": mem.manifest["counts"],
         "peak_rss_gb": round(peak_rss_gb(), 2), "rows": rows, "delete_rows": del_rows, "added_ids": added,
@@ -893,7 +908,8 @@ def part_million(adds: int, deletes: int) -> dict[str, Any]:
         "add_ms": r["ms"], "add_parts_ms": {k: r[f"{k}_ms"] for k in ("extract", "embed", "commit", "write")},
         "delete_ms": r["deletes"]["ms"] if r.get("deletes") else None,
         "writer": {k: r[k] for k in ("model_load_s", "open_s", "peak_rss_gb", "adds_during_a_merge", "merges_and_compactions",
-                                     "segments_at_end", "wait_for_merge_s", "query_after_ms")},
+                                     "segments_at_end", "wait_for_merge_s", "query_after_ms",
+                                     "query_right_after_an_add_ms", "query_with_no_write_between_ms")},
         "before_compact": {"segments": len(before["segments"]), "counts": before["counts"]},
         "compact": {"wall_s": round(comp_s, 1), "peak_rss_gb": comp.get("peak_rss_gb"),
                     **{k: comp.get(k) for k in ("seconds", "merge_s", "swap_s", "merged", "replayed", "synonymy")}},
@@ -1034,6 +1050,19 @@ def summary() -> Path:
                   f"(p95 {mi['delete_ms']['p95']:.0f}).",
                   f"- `hippo compact`: {c['wall_s']:.0f} s wall, peak RSS {c['peak_rss_gb']} GB (target <= 16 GB); "
                   f"{mi['before_compact']['segments']} segments -> {mi['after_compact']['segments']}.", ""]
+    th = load("threads")
+    if th:
+        lines += ["## MiniLM on short strings: one torch thread vs two, on this shared machine", "",
+                  f"`{th['command']}` (median ms over 7 calls; hippo runs batches of more than "
+                  "`hippo.threads.SERIAL_UP_TO` = 8 texts on two threads).", "",
+                  "| time | load avg | OMP_WAIT_POLICY | 10 strings 1t / 2t | 30 strings 1t / 2t | 100 strings 1t / 2t |",
+                  "|---|---|---|---|---|---|"]
+        for h in th.get("history", []):
+            for r in h["runs"]:
+                lines.append(f"| {h['time']} | {r['load_avg']:.1f} | {r['omp_wait_policy']} | "
+                             + " | ".join(f"{r[f'1t_{n}_strings_ms']:.0f} / {r[f'2t_{n}_strings_ms']:.0f}" for n in (10, 30, 100))
+                             + " |")
+        lines.append("")
     path = RESULTS / "living.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
