@@ -258,6 +258,7 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
 
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
+    engine.ranker  # made on first use, with the searches
     assert set(engine._ivf) == {"passage", "fact", "entity"}
     from hippo.retrieval.vectors import floor_rows
 

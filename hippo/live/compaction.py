@@ -85,6 +85,13 @@ def merge_run(manifest: dict[str, Any], factor: int) -> tuple[int, int]:
     return best
 
 
+def _canonical(snap: Snapshot) -> bool:
+    """Whether a base alone is what a from-scratch build of its passages writes: no entity or
+    fact without a passage (prepared arrays may name some)."""
+    b = snap.base
+    return bool((np.asarray(b.array("entity_passage_count")) > 0).all() and (np.asarray(b.array("fact_passage_count")) > 0).all())
+
+
 class _Staging:
     """A folder of the index a running compaction owns (``.compacting-<pid>``), locked so that
     a later compaction can tell a live one from the leftovers of a dead one."""
@@ -122,7 +129,7 @@ def compact(mw: MemoryWriter) -> dict[str, Any]:
     with mw.mutex:
         snap0 = mw.writer.snapshot
         config = mw.writer.config
-    if len(snap0.views) == 1 and not len(snap0.dead):
+    if len(snap0.views) == 1 and _canonical(snap0):
         return {"operation": "none", "segments": 1, "seconds": round(time.perf_counter() - t0, 3)}
     root = snap0.root
     staging = _Staging(root)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hippo.config import Config, from_dict, load_config
+from hippo.config import Config, from_dict, load_config, with_query_overrides
 from hippo.corpus import make_passage
 from hippo.errors import HippoError, IndexFormatError
 from hippo.live.build import empty_base, write_base
@@ -93,6 +93,8 @@ class MemoryWriter:
         """Run the policy's merges in a background thread (a long-lived engine); False runs
         them before the write returns (``hippo add``)."""
         self._job: threading.Thread | None = None
+        self.job_lock = threading.Lock()
+        """Held by a merge or compaction for its whole run: they never overlap."""
         self.last_report: Any = None
         """The :class:`~hippo.live.writer.WriteReport` of the last add (timings of its stages)."""
         self.last_job: dict[str, Any] = {}
@@ -101,9 +103,11 @@ class MemoryWriter:
     @classmethod
     def open(cls, root: Path, create: bool = False, config: Config | None = None, embedder: Embedder | None = None,
              wait: float = 0.0, extractor: Extractor | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> MemoryWriter:
+             progress: Callable[[str, int, int], None] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> MemoryWriter:
         """Take the writer lock of ``root`` and open its writer (making an empty index first
-        when ``create`` and there is none)."""
+        when ``create`` and there is none); ``overrides`` change query-time and runtime
+        settings (e.g. the merge policy's ``runtime.*``)."""
         from hippo.indexer import check_same_settings, model_factories
 
         check_writable(root)
@@ -124,6 +128,8 @@ class MemoryWriter:
             if config is not None:
                 check_same_settings(saved, config, root)
                 saved = config
+            if overrides:
+                saved = with_query_overrides(saved, overrides)
             make_x, make_e = model_factories(root, saved, manifest, extractor, embedder)
             writer = Writer(root, saved, make_x, make_e, progress)
         except BaseException:
@@ -148,7 +154,7 @@ class MemoryWriter:
         """Run (or start) what the merge policy asks for."""
         from hippo.live.compaction import due
 
-        if not self.writer.config.runtime.auto_compact or (self._job is not None and self._job.is_alive()):
+        if not self.writer.config.runtime.auto_compact or self.job_lock.locked():
             return
         what = due(self.writer.manifest, self.writer.config)
         if not what:
@@ -162,10 +168,14 @@ class MemoryWriter:
     def _run(self, what: str) -> None:
         from hippo.live.compaction import compact, merge
 
+        if not self.job_lock.acquire(blocking=False):
+            return  # another merge or compaction runs: the next write asks again
         try:
             self.last_job = compact(self) if what == "compact" else merge(self)
         except Exception as exc:  # a background job must not kill the process; the next write retries
             self.last_job = {"operation": what, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self.job_lock.release()
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait for a running background merge; returns what the last one did."""
@@ -200,8 +210,9 @@ class MemoryWriter:
         """Merge every segment into one base (see :mod:`hippo.live.compaction`)."""
         from hippo.live.compaction import compact
 
-        self.wait()
-        report: dict[str, Any] = compact(self)
+        with self.job_lock:
+            report: dict[str, Any] = compact(self)
+        self.last_job = report
         return report
 
     def close(self) -> None:
@@ -210,3 +221,53 @@ class MemoryWriter:
         with self.mutex:
             self.writer.close()
             self._lock.release()
+
+
+class WritableMixin:
+    """The writes of :class:`hippo.engine.Engine` opened with ``writable=True`` (it provides the
+    attributes annotated)."""
+
+    _writer: MemoryWriter | None
+    path: Path
+    _follow: Callable[[], None]
+
+    def _writing(self) -> MemoryWriter:
+        if self._writer is None:
+            raise HippoError(f"this engine over {self.path} is read-only; open it with hippo.open_index(path, writable=True) to write")
+        return self._writer
+
+    def add(self, items: Sequence[Mapping[str, Any] | Passage], update: bool = False) -> list[str]:
+        """Add passages (dicts ``{text, title?, id?, metadata?}`` or :class:`~hippo.types.Passage`;
+        see :func:`to_passages`) and return, once durable, the id each has in the index: an id
+        present with the same text is kept, with other text refused unless ``update``; a text
+        present under another id returns that id. One new segment; the engine sees it at once."""
+        ids = list(self._writing().add(items, update))
+        self._follow()
+        return ids
+
+    def delete(self, ids: Sequence[str], missing_ok: bool = False) -> list[str]:
+        """Tombstone passages by id and return the ids deleted (unknown ids: an error naming them,
+        nothing deleted, unless ``missing_ok``)."""
+        if isinstance(ids, str):
+            raise TypeError("delete takes a list of ids")
+        gone = list(self._writing().delete(ids, missing_ok))
+        self._follow()
+        return gone
+
+    def compact(self) -> dict[str, Any]:
+        """Merge every segment into the base a from-scratch build of the live passages writes."""
+        report = dict(self._writing().compact())
+        self._follow()
+        return report
+
+    def close(self) -> None:
+        """Release the writer lock (a writable engine); a no-op for a reader."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -79,7 +79,7 @@ def writer_state(snap: Snapshot, config: Config) -> WriterState:
     names, rel = b.strings("entity_names"), b.strings("fact_relations")
     subj, obj = b.array("fact_subject"), b.array("fact_object")
     ids, contents = b.strings("passage_ids"), b.strings("passage_contents")
-    arrays = {name: np.asarray(b.array(name)) for name in (  # plain views: scalar reads of a memmap cost 6 us each
+    arrays: dict[str, Any] = {name: np.asarray(b.array(name)) for name in (  # plain views: scalar reads of a memmap cost 6 us each
         "fact_passage_count", "entity_passage_count", "rel_key", "rel_count", "syn_indptr", "syn_nbr", "syn_cos",
         "fact_subject", "fact_object", "passage_fact_indptr", "passage_fact_indices")}
     arrays.update(n_passages=b.rows[0], n_entities=b.rows[1], n_facts=b.rows[2])
@@ -243,6 +243,8 @@ class Writer:
         if len(texts) <= self.config.runtime.checkpoint_strings and self._stages is None:
             parts = [np.asarray(embedder.encode_documents(x), dtype=np.float32).reshape(len(x), -1)
                      for x in (texts[:n_passages], texts[n_passages:]) if x]
+            if not parts:
+                return np.zeros((0, embedder.dim), dtype=np.float32)
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
         self._stages = self._stages or Stages(self.root, self.config, None, self.progress)
         key = settings_key([embedder.id, self.config.embed.precision, self.config.embed.max_seq_length])

@@ -149,7 +149,9 @@ def write_segment(root: str | Path, number: int, members: Mapping[str, Any], met
         os.rename(tmp, base / name)
         return {"name": name, "bytes": size, "sha256": hashlib.sha256(meta_bytes).hexdigest()}
     name = f"seg-{number:06d}{SEGMENT_SUFFIX}"
-    tmp = base / f".tmp-{name}"
+    # Written under its final name (no rename to pay for): until a manifest lists it, nobody
+    # reads it, and a write killed half way leaves an unlisted file the next write collects.
+    tmp = base / name
     with open(tmp, "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
             for fname, value in [(META, meta), *sorted(members.items())]:
@@ -159,7 +161,6 @@ def write_segment(root: str | Path, number: int, members: Mapping[str, Any], met
         os.fsync(fh.fileno())
     digest = file_digest(tmp)
     size = tmp.stat().st_size
-    os.rename(tmp, base / name)
     return {"name": name, "bytes": size, "sha256": digest}
 
 
