@@ -282,6 +282,7 @@ def child_latency(index: Path, adds: int, warmup: int, offset: int, deletes: int
         "ms": pct([r["ms"] for r in counted]),
         **{f"{k}_ms": pct([r[f"{k}_ms"] for r in counted if f"{k}_ms" in r]) for k in ("extract", "embed", "commit", "write")},
         "segment_bytes": pct([r["segment_bytes"] for r in counted]),
+        "adds_that_wrote_nothing": sum(not r["segment_bytes"] for r in counted),
         "adds_during_a_merge": sum(r["merge_running"] for r in counted),
         "deletes": {"n": sum(not r["warmup"] for r in del_rows), "ms": pct([r["ms"] for r in del_rows if not r["warmup"]])}
         if deletes else None,
