@@ -12,36 +12,37 @@ from pathlib import Path
 from typing import Any
 
 from hippo.config import Config, from_dict, with_query_overrides
+from hippo.conversation.prior import prior_on, turn_priors
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
 from hippo.errors import HippoError
-from hippo.hgmem import GraphView, HypergraphMemory
+from hippo.hgmem import HypergraphMemory
 from hippo.hgmem.runner import MemoryMixin
-from hippo.live.ranking import NearestEntity, RankerCache, describe, explained, live_names, result
+from hippo.live.ranking import Commit, RankerCache, describe, explained, result, warm
 from hippo.live.snapshot import Snapshot
 from hippo.live.memory import WritableMixin
 from hippo.llm.components import FILTER_STAGE, QA_STAGE, LLMMixin
 from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.queries import QueryEncoder
-from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
-from hippo.retrieval.retrievers import DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, get_retriever, retriever_names
-from hippo.types import Fact, QueryResult
+from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
+from hippo.retrieval.prior import rank_with_prior
+from hippo.retrieval.retrievers import (
+    DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, Retriever, get_retriever, retriever_names,
+)
+from hippo.types import QueryResult
 
 __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engine", "QueryBatch", "describe", "open_index"]
 
 RETRIEVERS = retriever_names()
 """``hippo`` (HippoRAG 2 plus query-entity seeds and dense fusion; the default), ``hipporag2``
 (the reference), ``dense`` (cosine only), ``hgmem`` (multi-step with a hypergraph memory)."""
-PUSH_FILES = ("adj_indptr.npy", "adj_indices.npy", "adj_colnorm.npy", "node_degree.npy")
-"""The arrays forward push reads at random (:meth:`Engine.warm` reads them in order first)."""
-WARM_QUERY = "Where was the founder of the Halvorsen Mill Company born?"
-"""What :meth:`Engine.warm` ranks: it names an organisation unlikely to be an entity, so the
-mention is embedded and matched to its nearest entity too."""
 
 
 class Engine(MemoryMixin, LLMMixin, WritableMixin):
     """An opened index: ``retrieve``/``retrieve_many`` over its live commit, and ``add``/
     ``delete``/``compact`` when opened writable. Build one with :func:`open_index`."""
+
+    _commit: Commit
 
     def __init__(self, snapshot: Snapshot, config: Config, embedder: Embedder, llm: LLMClient | None = None,
                  writer: Any = None) -> None:
@@ -52,15 +53,12 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
         self._install(snapshot)
 
     def _install(self, snap: Snapshot) -> None:
-        """Answer from ``snap`` from now on; the ranker is made on first use."""
-        self.snapshot = snap
-        self.facts: Sequence[Fact] = snap.facts
-        self._ranked: tuple[HippoRAG2Ranker, dict[str, Any]] | None = None
-        self._names: Mapping[str, int] | None = None
-        self._nearest: NearestEntity | None = None
-        self._view: GraphView | None = None
+        """Answer from ``snap`` from now on (one assignment; what ranks is made on first use)."""
+        self._commit = Commit(snap, self._cache, self.config.retrieval)
 
     # ------------------------------------------------------------ the commit answered from
+    snapshot = property(lambda self: self._commit.snapshot, doc="The snapshot of the commit answered from.")
+    facts = property(lambda self: self._commit.snapshot.facts, doc="Every fact row.")
     passage_ids = property(lambda self: self.snapshot.passage_ids, doc="Id of every passage row (tombstoned ones too).")
     passage_titles = property(lambda self: self.snapshot.passage_titles, doc="Title of every passage row.")
     passage_contents = property(lambda self: self.snapshot.passage_contents, doc="Content of every passage row.")
@@ -72,9 +70,7 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     @property
     def ranker(self) -> HippoRAG2Ranker:
         """The ranker over the commit answered from (made on first use)."""
-        if self._ranked is None:
-            self._ranked = self._cache.make(self.snapshot, self.config.retrieval)
-        return self._ranked[0]
+        return self._commit.ranker
 
     @property
     def solver(self) -> Any:
@@ -128,45 +124,26 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     def warm(self, retriever: str = DEFAULT_RETRIEVER) -> dict[str, float]:
         """Pay now what the first query would (push arrays read in order, spaCy, the embedder,
         the compiled kernels, vector copies); seconds per part. No LLM call, no result changes."""
-        r = get_retriever(retriever)
-        out: dict[str, float] = {}
-        t0 = time.perf_counter()
-        if r.name != "dense" and ppr_plan(self.config.retrieval, self.solver.n)[0] == "push":
-            self.snapshot.base.files.prefetch(PUSH_FILES)
-            out["prefetch"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        batch = self.prepare([WARM_QUERY], retriever)
-        t2 = time.perf_counter()
-        self.rank_prepared(batch, 10, "hippo" if r.multi_step else retriever)
-        out.update(prepare=t2 - t1, rank=time.perf_counter() - t2)
-        if r.multi_step:
-            self._memory_view()
-            out["memory"] = time.perf_counter() - t2 - out["rank"]
-        return out
+        return warm(self, retriever)
 
     # ------------------------------------------------------------ queries
     def encode_queries(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         """Query vectors for fact linking and for passages, each (B, d)."""
         return self.queries.encode(queries)
 
-    def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER) -> QueryBatch:
+    def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER, commit: Commit | None = None) -> QueryBatch:
         """Embed the queries and find the entities they name: everything but the graph."""
+        c = commit or self._commit
         named = get_retriever(retriever).names_entities and self.config.retrieval.query_entity_weight > 0 \
-            and len(self.entity_ids) > 0
-        return self.queries.prepare(queries, named, self.name_index, self._nearest_entities)
+            and len(c.snapshot.entity_ids) > 0
+        return self.queries.prepare(queries, named, c.names, c.nearest)
 
     def name_index(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row, live entities only."""
-        if self._names is None:
-            self._names = live_names(self.snapshot)
-        return self._names
+        return self._commit.names()
 
     def _nearest_entities(self, vectors: FloatArray) -> tuple[Any, Any]:
-        if self._nearest is None:
-            self.ranker  # noqa: B018 - the searches come with it
-            assert self._ranked is not None
-            self._nearest = NearestEntity(self.snapshot, self._ranked[1].get("entity"))
-        return self._nearest(vectors)
+        return self._commit.nearest(vectors)
 
     def retrieve(self, query: str, k: int | None = None, retriever: str = DEFAULT_RETRIEVER,
                  memory: HypergraphMemory | None = None, steps: int | None = None, reasoner: str | None = None) -> QueryResult:
@@ -187,33 +164,46 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
             raise HippoError(f"{len(memories)} memories for {len(queries)} queries")
         r = get_retriever(retriever)
         self._follow()
+        c = self._commit  # one commit for the whole call, whatever other threads do meanwhile
         k = self.config.retrieval.top_k if k is None else k
         if k < 1:
             raise HippoError(f"k must be >= 1, got {k}")
         if not queries:
             return []
         t0 = time.perf_counter()
-        batch = self.prepare(queries, retriever)
+        batch = self.prepare(queries, retriever, c)
         t1 = time.perf_counter()
         timings = {"embed": 1000 * (t1 - t0) / len(queries)}
         linked, filtered = None, [None] * len(queries)  # type: list[Any] | None, list[Any]
         if self.config.llm.filter and r.filters_facts:
-            linked, dropped, status = self.recognize(batch.queries, self.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k))
+            linked, dropped, status = self.recognize(batch.queries, c.ranker.link_facts(batch.fact_vectors, self.config.retrieval.linking_top_k))
             filtered = [(d, st) for d, st in zip(dropped, status)]
             timings["filter"] = 1000 * (time.perf_counter() - t1) / len(queries)
             t1 = time.perf_counter()
         reasoner = self.memory_reasoner if reasoner is None else reasoner
-        rankings = r.rank(self, batch, k, self.config.retrieval, linked, MemoryOptions(memories, steps, reasoner))
+        rankings, priors = self._rank(c, r, batch, k, linked, MemoryOptions(memories, steps, reasoner))
         timings["rank"] = 1000 * (time.perf_counter() - t1) / len(queries)
-        out = [result(self.snapshot, q, r.name, g, dict(timings)) for q, g in zip(queries, rankings)]
-        return [explained(self.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
+        out = [result(c.snapshot, q, r.name, g, dict(timings), p) for q, g, p in zip(queries, rankings, priors)]
+        return [explained(c.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
 
     def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER,
                       linked: Sequence[tuple[Any, Any]] | None = None) -> list[GraphRanking]:
         """Rank a :class:`QueryBatch` from :meth:`prepare`; ``linked`` replaces each query's linked facts."""
-        return get_retriever(retriever).rank(self, batch, k, self.config.retrieval, linked,
-                                             MemoryOptions(reasoner=self.memory_reasoner))
+        return self._rank(self._commit, get_retriever(retriever), batch, k, linked,
+                          MemoryOptions(reasoner=self.memory_reasoner))[0]
 
+    def _rank(self, c: Commit, r: Retriever, batch: QueryBatch, k: int, linked: Sequence[tuple[Any, Any]] | None,
+              options: MemoryOptions) -> tuple[list[GraphRanking], list[str]]:
+        """Rank with ``r``, and each query's explained conversation prior when one is on
+        (``retrieval.time_boost``/``speaker_boost``; :mod:`hippo.retrieval.prior`; not multi-step)."""
+        cfg = self.config.retrieval
+        def rank(n: int) -> list[GraphRanking]:
+            return r.rank(self.context(c), batch, n, cfg, linked, options)
+        if r.multi_step or not prior_on(cfg.time_boost, cfg.speaker_boost):
+            return rank(k), [""] * len(batch)
+        priors = turn_priors(batch.queries, c.column("speaker"), c.column("time"), cfg.time_boost, cfg.speaker_boost)
+        out = rank_with_prior(rank, [p.weights for p in priors], k, c.snapshot.n_passages, cfg.prior_candidates, cfg.dense_fusion)
+        return out, [p.explain() for p in priors]
 
 def open_index(path: str | Path, overrides: dict[str, Any] | None = None, embedder: Embedder | None = None,
                llm: LLMClient | None = None, *, writable: bool = False, create: bool = False,

@@ -100,34 +100,53 @@ class MemoryMixin:
     memory_reasoner: str = "offline"
     """The reasoner of ``hgmem`` retrieval when a call names none (``offline`` or ``llm``)."""
     config: Any
-    snapshot: Any
-    _view: GraphView | None
-    ranker: Any
-    solver: Any
+    _commit: Any
     llm: Any
     entity_ids: Sequence[str]
-    entity_names: Sequence[str]
-    passage_contents: Sequence[str]
-    facts: Sequence[Any]
     encode_queries: Callable[[Sequence[str]], tuple[Any, Any]]
-    name_index: Callable[[], Any]
 
     def memory(self) -> HypergraphMemory:
         """An empty hypergraph working memory over this index's entities."""
         return HypergraphMemory(len(self.entity_ids))
 
-    def run_memory(self, batch: QueryBatch, k: int, options: MemoryOptions) -> list[GraphRanking]:
+    def context(self, commit: Any) -> _Bound:
+        """The :class:`~hippo.retrieval.retrievers.RankContext` of one commit: its ranker, and
+        multi-step runs over it."""
+        return _Bound(self, commit)
+
+    def run_memory(self, batch: QueryBatch, k: int, options: MemoryOptions, commit: Any = None) -> list[GraphRanking]:
         """Multi-step retrieval with a hypergraph memory, per query (:mod:`hippo.hgmem`)."""
-        runner = MemoryRunner(self._memory_view, self.config.retrieval, self.encode_queries, self._llm_reasoner)
+        c = commit or self._commit
+        runner = MemoryRunner(lambda: self._memory_view(c), self.config.retrieval, self.encode_queries,
+                              lambda view, ents, offline: self._llm_reasoner(c, view, ents, offline))
         return runner.run(batch, k, options)
 
-    def _llm_reasoner(self, view: GraphView, ents: tuple[int, ...], offline: OfflineReasoner) -> LLMReasoner:
-        return LLMReasoner(self.llm, view, ents, lambda p: self.passage_contents[p], lambda f: self.facts[f].triple,
-                           fallback=offline, entity_index=self.name_index())
+    def _llm_reasoner(self, c: Any, view: GraphView, ents: tuple[int, ...], offline: OfflineReasoner) -> LLMReasoner:
+        snap = c.snapshot
+        return LLMReasoner(self.llm, view, ents, lambda p: snap.passage_contents[p], lambda f: snap.facts[f].triple,
+                           fallback=offline, entity_index=c.names())
 
-    def _memory_view(self) -> GraphView:
-        if self._view is None:
-            indptr, indices = self.snapshot.passage_facts
-            self._view = GraphView(self.ranker, self.config.retrieval, indptr, indices, self.entity_names,
-                                   lambda f: self.facts[f].as_text(), self.solver.adj)
-        return self._view
+    def _memory_view(self, commit: Any = None) -> GraphView:
+        c = commit or self._commit
+        if c.view is None:
+            snap = c.snapshot
+            indptr, indices = snap.passage_facts
+            c.view = GraphView(c.ranker, self.config.retrieval, indptr, indices, snap.entity_names,
+                               lambda f: snap.facts[f].as_text(), c.ranker.solver.adj)
+        view: GraphView = c.view
+        return view
+
+
+class _Bound:
+    """One engine's rank context over one commit."""
+
+    def __init__(self, engine: MemoryMixin, commit: Any) -> None:
+        self._engine = engine
+        self._commit = commit
+
+    @property
+    def ranker(self) -> Any:
+        return self._commit.ranker
+
+    def run_memory(self, batch: QueryBatch, k: int, options: MemoryOptions) -> list[GraphRanking]:
+        return self._engine.run_memory(batch, k, options, self._commit)
