@@ -102,6 +102,17 @@ def with_change(v: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def variant_named(name: str) -> dict[str, Any]:
+    """The variant called ``name``: the issue's, the default, or one step of :data:`STEPS` from either
+    (a later process, e.g. ``--sweep`` after ``--ablation``, knows them by name only)."""
+    for base in (ISSUE, default_variant()):
+        for v in (base, *(with_change(base, change) for _, change in STEPS)):
+            variant_name(v)
+    if name not in VARIANTS:
+        raise SystemExit(f"locomo.py: unknown variant {name!r}; known: {', '.join(sorted(VARIANTS))}")
+    return VARIANTS[name]
+
+
 def default_variant() -> dict[str, Any]:
     """What a conversation index uses: the default title and text, the extractor's default options."""
     from hippo.conversation.extractor import ConversationExtractor
@@ -238,7 +249,7 @@ def build(name: str, conv: dict[str, Any]) -> Path:
     from hippo.conversation import turn_passages
     from hippo.indexer import build_index
 
-    variant = VARIANTS[name]
+    variant = variant_named(name)
     out: Path = CACHE / name / str(conv["id"])
     if (out / "CURRENT").exists():
         return out
@@ -416,8 +427,8 @@ GRAPH_GRID: list[tuple[str, tuple[Any, ...]]] = [
     ("retrieval.seed_top_k", (3, 5, 10)),
 ]
 """Graph and fusion settings of ``hippo``, one coordinate at a time (defaults included)."""
-TIME_BOOSTS = (1.0, 1.5, 2.0, 3.0, 5.0)
-SPEAKER_BOOSTS = (1.0, 1.25, 1.5, 2.0, 3.0)
+TIME_BOOSTS = (1.0, 1.5, 2.0, 3.0)
+SPEAKER_BOOSTS = (1.0, 1.25, 1.5, 2.0)
 PRIOR_CANDIDATES = (50, 200, 1000)
 
 
@@ -560,7 +571,7 @@ def diagnose(name: str) -> dict[str, Any]:
     from hippo.conversation.time import conversation_now, question_dates
     from hippo.ids import normalize
 
-    variant = VARIANTS[name]
+    variant = variant_named(name)
     ev_rows: list[dict[str, Any]] = []
     hubs: dict[str, Any] = {}
     zero = total = 0
