@@ -82,7 +82,8 @@ def child_single(index: str, questions: list[str]) -> dict[str, Any]:
         return run
 
     engine.embedder.encode_queries = timed("encode", engine.embedder.encode_queries)  # type: ignore[method-assign]
-    recognizer = engine._recognizer
+    # where the NER recognizer lives moved with the living index (engine.queries); both revisions run this
+    recognizer = engine.queries._recognizer if hasattr(engine, "queries") else engine._recognizer
     recognizer.mentions = timed("ner", recognizer.mentions)
     for q in questions[:5]:
         engine.retrieve(q, k=10)

@@ -75,7 +75,7 @@ def main() -> None:
             for name, index in indexes.items():
                 upgraded = Path(tmp) / f"{name}-format2"
                 shutil.copytree(index, upgraded)
-                hippo(REPO, "upgrade", str(upgraded))
+                hippo(REPO, "upgrade", str(upgraded), "--json")
                 for retriever in args.retrievers.split(","):
                     row = {}
                     for rev, tree, path in ((before, old, index), (after, REPO, str(upgraded))):
