@@ -213,7 +213,7 @@ async def _send_problem(problem: Problem, path: str, send: Send, state: dict[str
     if state["status"]:  # the response already started: nothing more can be said
         return
     response = problem_response(problem, path)
-    await response({"type": "http"}, _never, send)  # type: ignore[arg-type]
+    await response({"type": "http"}, _never, send)
 
 
 async def _never() -> Message:  # pragma: no cover - a plain response never receives
@@ -326,14 +326,14 @@ def create_app(
         if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
             await mcp_app(scope, receive, send)
         else:
-            await api(scope, receive, send)  # type: ignore[arg-type]
+            await api(scope, receive, send)
 
     app: ASGIApp = Guard(dispatch, settings, metrics)
     if settings.cors_origins:
-        cors = CORSMiddleware(app, allow_origins=list(settings.cors_origins),  # type: ignore[arg-type]
+        cors = CORSMiddleware(app, allow_origins=list(settings.cors_origins),
                               allow_methods=["GET", "POST", "PUT", "DELETE"],
                               allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"])
-        app = cors  # type: ignore[assignment]
+        app = cors
     return app
 
 

@@ -143,9 +143,9 @@ def load_keys(path: str | Path | None, env: Mapping[str, str] | None = None) -> 
         except (OSError, UnicodeDecodeError) as exc:
             raise KeysError(f"cannot read keys file {p}: {getattr(exc, 'strerror', None) or exc}") from None
         return parse_keys(text, str(p))
-    text = env.get(KEYS_ENV)
-    if text:
-        return parse_keys(text, f"${KEYS_ENV}")
+    from_env = env.get(KEYS_ENV)
+    if from_env:
+        return parse_keys(from_env, f"${KEYS_ENV}")
     return None
 
 

@@ -82,12 +82,12 @@ def result_from_json(data: Mapping[str, Any]) -> QueryResult:
     return QueryResult(
         str(data["query"]), str(data["retriever"]), str(data["mode"]),
         tuple(hit_from_json(h) for h in data["hits"]),
-        tuple(_linked_from_json(f) for f in data.get("facts", ())),
+        tuple(_linked_from_json(f) for f in data.get("facts") or ()),
         tuple(Seed(str(s["entity_id"]), str(s["name"]), float(s["weight"]), str(s.get("source", "fact")))
-              for s in data.get("seeds", ())),
+              for s in data.get("seeds") or ()),
         {str(k): float(v) for k, v in (data.get("timings_ms") or {}).items()},
-        tuple(_linked_from_json(f) for f in data.get("rejected_facts", ())),
-        str(data.get("filter", "")),
+        tuple(_linked_from_json(f) for f in data.get("rejected_facts") or ()),
+        str(data.get("filter") or ""),
         data.get("memory"),
     )
 

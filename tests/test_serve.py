@@ -1,0 +1,326 @@
+"""``hippo serve`` REST API against a real server process (uvicorn on a loopback port)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("mcp")
+
+import hippo  # noqa: E402
+from hippo.cli.main import main  # noqa: E402
+from hippo.client import ServerError  # noqa: E402
+from hippo.store import read_index_files  # noqa: E402
+from hippo.types import QueryResult  # noqa: E402
+from serve_proc import HASHING, KEY_A, KEY_B, KEY_METRICS, KEY_READER, ServerProcess, write_keys  # noqa: E402
+
+ALICE = [
+    {"title": "Alice Smith", "text": "Alice Smith was born in Paris. She founded Acme Corp."},
+    {"title": "Acme Corp", "text": "Acme Corp is headquartered in Berlin. Acme Corp makes rockets."},
+    {"title": "Berlin", "text": "Berlin is the capital of Germany."},
+]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("serve")
+    keys = write_keys(base / "keys.json")
+    with ServerProcess(base / "root", "--keys", str(keys), "--rate", "0", *HASHING) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def alice(server: ServerProcess, http: httpx.Client) -> list[str]:
+    r = http.post("/v1/ns/alice/passages", json={"passages": ALICE}, headers=auth(KEY_A))
+    assert r.status_code == 200, r.text
+    return list(r.json()["ids"])
+
+
+def test_health_ready_docs_and_openapi_need_no_key(http: httpx.Client) -> None:
+    assert http.get("/healthz").json()["status"] == "ok"
+    assert http.get("/readyz").json()["status"] == "ready"
+    spec = http.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/v1/ns", "/v1/ns/{ns}", "/v1/ns/{ns}/passages", "/v1/ns/{ns}/retrieve", "/v1/ns/{ns}/ask"} <= paths
+    assert set(spec["paths"]["/v1/ns/{ns}/passages"]) == {"post", "put", "delete"}
+    assert "swagger" in http.get("/docs").text.lower()
+
+
+def test_auth_failures_are_401_problems(http: httpx.Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {KEY_A}"}, {"Authorization": "Bearer"}):
+        r = http.get("/v1/ns/alice/retrieve", params={"q": "x"}, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert r.json()["title"] == "Unauthorized" and "Traceback" not in r.text
+    assert http.post("/mcp", json={}).status_code == 401
+
+
+def test_add_retrieve_info_and_list(http: httpx.Client, alice: list[str]) -> None:
+    assert len(alice) == 3 and all(i.startswith("p-") for i in alice)
+    r = http.get("/v1/ns/alice/retrieve", params={"q": "Where is the company Alice Smith founded?", "k": 2},
+                 headers=auth(KEY_A))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["namespace"] == "alice" and len(data["hits"]) == 2
+    hit = data["hits"][0]
+    assert {"passage_id", "title", "content", "score", "rank", "document_id", "span"} <= set(hit)
+    assert hit["passage_id"] in alice and data["facts"] and data["seeds"]
+    info = http.get("/v1/ns/alice", headers=auth(KEY_READER)).json()
+    assert info["counts"]["passages"] == 3 and info["embedder"]["id"] == "hashing:64" and "path" not in info
+    listed = http.get("/v1/ns", headers=auth(KEY_A)).json()
+    assert [n["name"] for n in listed["namespaces"]] == ["alice"] and listed["key"]["write"] is True
+    assert http.get("/v1/ns", headers=auth(KEY_B)).json()["namespaces"] == []
+
+
+def test_batch_retrieve_matches_single(http: httpx.Client, alice: list[str]) -> None:
+    qs = ["Who founded Acme Corp?", "What is the capital of Germany?"]
+    batch = http.post("/v1/ns/alice/retrieve", json={"queries": qs, "k": 3}, headers=auth(KEY_A)).json()
+    assert [r["query"] for r in batch["results"]] == qs
+    for q, res in zip(qs, batch["results"]):
+        one = http.get("/v1/ns/alice/retrieve", params={"q": q, "k": 3}, headers=auth(KEY_A)).json()
+        assert [h["passage_id"] for h in one["hits"]] == [h["passage_id"] for h in res["hits"]]
+
+
+def test_empty_namespace_retrieves_nothing_and_info_is_404(http: httpx.Client) -> None:
+    r = http.get("/v1/ns/alice-empty/retrieve", params={"q": "anything"}, headers=auth(KEY_A))
+    assert r.status_code == 200 and r.json()["hits"] == [] and r.json()["mode"] == "empty"
+    assert http.get("/v1/ns/alice-empty", headers=auth(KEY_A)).status_code == 404
+
+
+def test_update_conflict_and_delete(http: httpx.Client, server: ServerProcess) -> None:
+    ns, h = "/v1/ns/alice-edit/passages", auth(KEY_A)
+    ids = http.post(ns, json={"passages": [{"id": "n1", "text": "The meeting is on Monday."},
+                                           {"id": "n2", "text": "Bob likes green tea."}]}, headers=h).json()["ids"]
+    assert ids == ["n1", "n2"]
+    clash = http.post(ns, json={"passages": [{"id": "n1", "text": "The meeting is on Friday."}]}, headers=h)
+    assert clash.status_code == 409 and clash.json()["ids"] == ["n1"]
+    assert http.put(ns, json={"passages": [{"id": "n1", "text": "The meeting is on Friday."}]}, headers=h).json()["ids"] == ["n1"]
+    hits = http.get("/v1/ns/alice-edit/retrieve", params={"q": "When is the meeting?", "k": 2}, headers=h).json()["hits"]
+    assert any("Friday" in x["content"] for x in hits) and not any("Monday" in x["content"] for x in hits)
+    gone = http.request("DELETE", ns, json={"ids": ["n2", "missing"]}, headers=h)
+    assert gone.status_code == 404 and gone.json()["ids"] == ["missing"]
+    assert http.get("/v1/ns/alice-edit", headers=h).json()["counts"]["passages"] == 2  # nothing was deleted
+    assert http.request("DELETE", ns, json={"ids": ["n2"]}, headers=h).json()["deleted"] == ["n2"]
+    assert http.get("/v1/ns/alice-edit", headers=h).json()["counts"]["passages"] == 1
+    assert http.request("DELETE", ns, json={"ids": ["n1"]}, headers=h).status_code == 200  # the last one
+    assert http.get("/v1/ns/alice-edit", headers=h).status_code == 404
+    assert not (server.root / "alice-edit").exists()
+
+
+def test_read_only_key_cannot_write(http: httpx.Client, alice: list[str]) -> None:
+    r = http.post("/v1/ns/alice/passages", json={"passages": [{"text": "x y z"}]}, headers=auth(KEY_READER))
+    assert r.status_code == 403 and "may read but not write" in r.json()["detail"]
+    assert http.request("DELETE", "/v1/ns/alice/passages", json={"ids": alice[:1]}, headers=auth(KEY_READER)).status_code == 403
+
+
+def test_malformed_bodies_get_422_with_details(http: httpx.Client) -> None:
+    h = auth(KEY_A)
+    cases = [
+        ({"passages": [{"title": "no text"}]}, ["body", "passages", 0, "text"]),
+        ({"passages": []}, ["body", "passages"]),
+        ({"passages": [{"text": "   "}]}, ["body", "passages", 0, "text"]),
+        ({"passages": [{"text": "ok", "colour": "red"}]}, ["body", "passages", 0, "colour"]),
+        ({"items": []}, ["body", "passages"]),
+    ]
+    for body, loc in cases:
+        r = http.post("/v1/ns/alice-x/passages", json=body, headers=h)
+        assert r.status_code == 422, body
+        problem = r.json()
+        assert problem["status"] == 422 and any(e["loc"] == loc for e in problem["errors"]), problem
+    r = http.post("/v1/ns/alice-x/passages", content=b'{"passages": [', headers={**h, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "json_invalid"
+    r = http.get("/v1/ns/alice/retrieve", params={"q": "x", "k": 0}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "k"]
+
+
+def test_ask_without_llm_is_501(http: httpx.Client, alice: list[str]) -> None:
+    r = http.post("/v1/ns/alice/ask", json={"question": "Who founded Acme?"}, headers=auth(KEY_A))
+    assert r.status_code == 501 and "--llm-base-url" in r.json()["detail"]
+
+
+def test_metrics_need_a_metrics_key(http: httpx.Client, alice: list[str]) -> None:
+    assert http.get("/metrics").status_code == 401
+    assert http.get("/metrics", headers=auth(KEY_A)).status_code == 403
+    text = http.get("/metrics", headers=auth(KEY_METRICS)).text
+    assert 'hippo_requests_total{method="GET",route="/v1/ns/{ns}/retrieve",status="200"}' in text
+    assert "hippo_request_seconds_bucket" in text and 'hippo_namespace_passages{namespace="alice"} 3.0' in text
+    assert "hippo_open_namespaces" in text
+
+
+def test_logs_are_json_lines_without_keys(server: ServerProcess, http: httpx.Client, alice: list[str]) -> None:
+    http.get("/v1/ns/alice/retrieve", params={"q": "secret-query-text"}, headers=auth(KEY_A))
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    requests = [x for x in lines if x.get("msg") == "request"]
+    assert requests and all({"method", "route", "status", "ms", "key"} <= set(x) for x in requests)
+    assert any(x["key"] == "alice" and x["route"] == "/v1/ns/{ns}/retrieve" for x in requests)
+    log = server.log()
+    for secret in (KEY_A, KEY_B, KEY_READER, "secret-query-text"):
+        assert secret not in log
+
+
+def test_python_client_has_the_engine_methods(server: ServerProcess, alice: list[str]) -> None:
+    with hippo.Client(server.url, KEY_A, namespace="alice-client") as mem:
+        ids = mem.add([{"text": "Carol Jones teaches physics in Lyon.", "title": "Carol"}, "Dave Brown plays chess."])
+        assert len(ids) == 2
+        result = mem.retrieve("Who teaches physics?", k=1)
+        assert isinstance(result, QueryResult) and result.hits[0].passage_id == ids[0]
+        assert result.hits[0].title == "Carol" and result.hits[0].span[1] > 0
+        many = mem.retrieve_many(["Who plays chess?", "Who teaches physics?"], k=1)
+        assert [r.hits[0].passage_id for r in many] == [ids[1], ids[0]]
+        assert mem.info()["counts"]["passages"] == 2
+        assert mem.delete([ids[1]]) == [ids[1]]
+        with pytest.raises(ServerError) as err:
+            mem.delete(["not-there"])
+        assert err.value.status == 404 and "not-there" in str(err.value)
+        assert "alice-client" in mem.namespaces()
+        with pytest.raises(ServerError) as err:
+            mem.namespace("bob").retrieve("x")
+        assert err.value.status == 403
+
+
+def _raw(port: int, data: bytes, close_after: float = 0.0) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(data)
+        time.sleep(close_after)
+
+
+def test_client_disconnecting_mid_request_leaves_nothing_half_written(server: ServerProcess, http: httpx.Client) -> None:
+    body = json.dumps({"passages": [{"id": f"d{i}", "text": f"Disconnect test passage number {i} about owls."}
+                                    for i in range(3)]}).encode()
+    head = (f"POST /v1/ns/alice-cut/passages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY_A}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    _raw(server.port, head + body[: len(body) // 2])  # half the body, then gone: nothing may be written
+    time.sleep(0.5)
+    assert not (server.root / "alice-cut").exists()
+    _raw(server.port, head + body)  # the whole body, gone before the answer: all of it or nothing
+    h = auth(KEY_A)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and http.get("/v1/ns/alice-cut", headers=h).status_code == 404:
+        time.sleep(0.2)
+    info = http.get("/v1/ns/alice-cut", headers=h).json()
+    assert info["counts"]["passages"] == 6
+    files = read_index_files(server.root / "alice-cut")
+    assert files.verify() == []
+    files.close()
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("limited")
+    keys = write_keys(base / "keys.json")
+    args = ["--keys", str(keys), "--rate", "5", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
+            "--max-queries", "2", "--max-k", "10", *HASHING]
+    with ServerProcess(base / "root", *args) as srv:
+        yield srv
+
+
+def test_limits(limited: ServerProcess) -> None:
+    with httpx.Client(base_url=limited.url, headers=auth(KEY_A), timeout=30) as c:
+        big = c.post("/v1/ns/alice/passages", json={"passages": [{"text": "x" * 5000}]})
+        assert big.status_code == 413 and big.json()["title"] == "Body Too Large"
+        many = c.post("/v1/ns/alice/passages", json={"passages": [{"text": f"t{i}"} for i in range(4)]})
+        assert many.status_code == 413 and "at most 3" in many.json()["detail"]
+        qs = c.post("/v1/ns/alice/retrieve", json={"queries": ["a", "b", "c"]})
+        assert qs.status_code == 413 and "at most 2" in qs.json()["detail"]
+        assert c.get("/v1/ns/alice/retrieve", params={"q": "a", "k": 11}).status_code == 422
+    with httpx.Client(base_url=limited.url, headers=auth(KEY_B), timeout=30) as c:
+        codes = [c.get("/v1/ns/bob/retrieve", params={"q": "a"}) for _ in range(20)]
+        limited_ = [r for r in codes if r.status_code == 429]
+        assert limited_ and all(r.status_code in (200, 429) for r in codes)
+        assert int(limited_[0].headers["retry-after"]) >= 1
+    with httpx.Client(base_url=limited.url, headers=auth(KEY_READER), timeout=30) as c:
+        assert c.get("/v1/ns/alice/retrieve", params={"q": "a"}).status_code == 200  # limits are per key
+
+
+def _serve(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["serve", *args])
+    return code, capsys.readouterr().err
+
+
+def test_startup_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "root")
+    bad = {
+        "missing": None,
+        "malformed": "{not json",
+        "no-namespace": json.dumps({"k" * 20: {"namespaces": [], "write": True}}),
+        "bad-pattern": json.dumps({"k" * 20: {"namespaces": ["../etc"]}}),
+        "unknown-field": json.dumps({"k" * 20: {"namespaces": ["a"], "admin": True}}),
+    }
+    for name, text in bad.items():
+        path = tmp_path / f"{name}.json"
+        if text is not None:
+            path.write_text(text)
+        code, err = _serve(capsys, "--root", root, "--keys", str(path))
+        assert code == 1, name
+        assert len(err.strip().splitlines()) == 1 and err.startswith("hippo: error:"), err
+        assert "k" * 20 not in err  # a key is never printed
+    (tmp_path / "file").write_text("x")
+    keys = write_keys(tmp_path / "keys.json")
+    code, err = _serve(capsys, "--root", str(tmp_path / "file" / "sub"), "--keys", str(keys))
+    assert code == 1 and "not a writable folder" in err and len(err.strip().splitlines()) == 1
+    code, err = _serve(capsys, "--root", root, "--no-auth", "--host", "0.0.0.0")
+    assert code == 2 and "loopback" in err
+    code, err = _serve(capsys, "--root", root)
+    assert code == 2 and "--keys" in err
+
+
+def test_serve_help_documents_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for word in ("--keys", "--no-auth", "--mcp-stdio", "--rate", "--max-body-bytes", "/v1/ns/{ns}/retrieve", "/mcp",
+                 "remember", "recall", "problem details", "hashing:64", "503", "SIGTERM"):
+        assert word in out, word
+
+
+def test_graceful_shutdown_finishes_or_rejects_writes(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path / "keys.json")
+    srv = ServerProcess(tmp_path / "root", "--keys", str(keys), "--rate", "0", *HASHING).start()
+    outcomes: list[int] = []
+
+    def write(i: int) -> None:
+        try:
+            r = httpx.post(srv.url + "/v1/ns/alice/passages", headers=auth(KEY_A), timeout=60,
+                           json={"passages": [{"id": f"s{i}-{j}", "text": f"Shutdown passage {i}.{j} on herons."}
+                                              for j in range(3)]})
+            outcomes.append(r.status_code)
+        except httpx.HTTPError:
+            outcomes.append(-1)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    stopped = [json.loads(x) for x in srv.log().splitlines() if '"event": "stop"' in x]
+    assert stopped and stopped[0]["unfinished"] == 0
+    for t in threads:
+        t.join()
+    assert all(code in (200, 503, -1) for code in outcomes), outcomes
+    files = read_index_files(tmp_path / "root" / "alice")
+    assert files.verify() == []
+    stored = set(files.strings("passage_ids"))
+    files.close()
+    for i in range(3):  # each request is either wholly in the index or not at all
+        assert len({f"s{i}-{j}" for j in range(3)} & stored) in (0, 3)
+    assert outcomes.count(200) <= len(stored) // 3
