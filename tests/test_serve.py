@@ -218,7 +218,7 @@ def test_client_disconnecting_mid_request_leaves_nothing_half_written(server: Se
     while time.monotonic() < deadline and http.get("/v1/ns/alice-cut", headers=h).status_code == 404:
         time.sleep(0.2)
     info = http.get("/v1/ns/alice-cut", headers=h).json()
-    assert info["counts"]["passages"] == 6
+    assert info["counts"]["passages"] == 3
     files = read_index_files(server.root / "alice-cut")
     assert files.verify() == []
     files.close()
@@ -324,3 +324,34 @@ def test_graceful_shutdown_finishes_or_rejects_writes(tmp_path: Path) -> None:
     for i in range(3):  # each request is either wholly in the index or not at all
         assert len({f"s{i}-{j}" for j in range(3)} & stored) in (0, 3)
     assert outcomes.count(200) <= len(stored) // 3
+
+
+@pytest.mark.slow
+def test_real_default_pipeline(tmp_path: Path) -> None:
+    """The default embedder (all-MiniLM-L6-v2) and spaCy OpenIE, loaded once by the server."""
+    import asyncio
+
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    keys = write_keys(tmp_path / "keys.json")
+    with ServerProcess(tmp_path / "root", "--keys", str(keys)) as srv:
+        with hippo.Client(srv.url, KEY_A, namespace="alice") as mem:
+            ids = mem.add(ALICE + [{"title": "Paris", "text": "Paris is the capital of France."}])
+            result = mem.retrieve("In which country is the headquarters of the company Alice Smith founded?", k=2)
+            assert result.mode == "ppr" and ids[1] in result.passage_ids
+            assert mem.info()["embedder"]["id"] != "hashing:64"
+
+        async def recall() -> dict[str, object]:
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY_A}"}, timeout=60)
+            async with Client(streamable_http_client(srv.url + "/mcp", http_client=http)) as c:
+                r = await c.call_tool("recall", {"namespace": "alice", "query": "Which city is the capital of France?",
+                                                 "k": 1})
+                assert r.structured_content is not None
+                return r.structured_content
+
+        out = asyncio.run(recall())
+        assert out["memories"][0]["id"] == ids[3]  # type: ignore[index]
+        loads = [x for x in srv.log().splitlines() if "Load pretrained SentenceTransformer" in x]
+        assert len(loads) <= 1  # the model is loaded once per server process

@@ -28,12 +28,12 @@ from hippo import __version__
 from hippo.errors import HippoError
 from hippo.protocols import Embedder, LLMClient
 from hippo.serve.api import GRANT_KEY, router
-from hippo.serve.keys import FULL_ACCESS, Grant, bearer
+from hippo.serve.keys import FULL_ACCESS, Grant, NamespaceError, bearer, check_namespace
 from hippo.serve.mcp_tools import build_mcp
 from hippo.serve.models import StatusOut
 from hippo.serve.namespaces import Namespaces
 from hippo.serve.observe import Metrics
-from hippo.serve.problems import PROBLEM_JSON, Problem, as_problem
+from hippo.serve.problems import PROBLEM_JSON, Problem, as_problem, forbidden
 from hippo.serve.service import Service
 from hippo.serve.settings import ServeSettings
 
@@ -45,6 +45,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("hippo.serve")
 access = logging.getLogger("hippo.serve.access")
+NS_PREFIX = "/v1/ns/"
 PUBLIC = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 DESCRIPTION = """Namespaced long-term memory over hippo indexes: add, update, delete and retrieve passages
 (HippoRAG 2 knowledge graph + Personalized PageRank), batch retrieve, ask an LLM, describe a namespace.
@@ -171,6 +172,7 @@ class Guard:
                                   f"{self.settings.limits.rate:g} requests/s; retry after {wait:.2f} s",
                                   {"Retry-After": str(max(1, round(wait + 0.5)))})
                 scope[GRANT_KEY] = grant
+                _check_path_namespace(path, grant)
             if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 receive = await self._body(scope, receive)
             await self.app(scope, receive, tracked)
@@ -182,6 +184,8 @@ class Guard:
                                 path, tracked, state)
         except Problem as problem:
             await _send_problem(problem, path, tracked, state)
+        except NamespaceError as exc:
+            await _send_problem(Problem(404, "Not Found", str(exc)), path, tracked, state)
         except Exception:
             log.exception("unexpected error", extra={"request_id": rid, "path": path})
             await _send_problem(Problem(500, "Internal Error", f"an unexpected error; the server log has it under "
@@ -202,6 +206,19 @@ class Guard:
 
 class _Disconnected(Exception):
     pass
+
+
+def _check_path_namespace(path: str, grant: Grant) -> None:
+    """Refuse a namespace the key does not reach before anything else looks at the request
+    (routing, method, body): 404 for a name that cannot be one, 403 for one not granted."""
+    if not path.startswith(NS_PREFIX):
+        return
+    name = path[len(NS_PREFIX):].split("/", 1)[0]
+    if not name and path == NS_PREFIX:
+        return
+    check_namespace(name)
+    if not grant.allows(name):
+        raise forbidden(name)
 
 
 def _client(scope: Scope) -> str:
@@ -287,7 +304,7 @@ def create_app(
                 log.info("stopped", extra={"event": "stop", **outcome})
 
     api = FastAPI(title="hippo", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", redirect_slashes=False)
     api.state.service = service
     _install_handlers(api)
     api.include_router(router)
