@@ -148,6 +148,8 @@ def test_malformed_bodies_get_422_with_details(http: httpx.Client) -> None:
         assert problem["status"] == 422 and any(e["loc"] == loc for e in problem["errors"]), problem
     r = http.post("/v1/ns/alice-x/passages", content=b'{"passages": [', headers={**h, "content-type": "application/json"})
     assert r.status_code == 422 and r.json()["errors"][0]["type"] == "json_invalid"
+    r = http.post("/v1/ns/alice-x/passages", content=b"\xff\xfe+\x01", headers={**h, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "json_invalid"
     r = http.get("/v1/ns/alice/retrieve", params={"q": "x", "k": 0}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "k"]
 

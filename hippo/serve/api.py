@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from hippo.serve.keys import Grant, describe_grant
 from hippo.serve.models import (
+    NOT_BLANK,
     AnswerOut,
     AskIn,
     BatchOut,
@@ -108,7 +109,7 @@ async def delete(ns: str, body: IdsIn, grant: GrantDep, service: ServiceDep) -> 
             "A namespace with no passages yet gives no hits.")
 async def retrieve(
     ns: str, grant: GrantDep, service: ServiceDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="The query")],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Passages to return")] = 5,
     retriever: Annotated[Retriever, Query(description="Ranking algorithm")] = "hippo",
 ) -> dict[str, Any]:

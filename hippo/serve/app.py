@@ -257,6 +257,10 @@ def _install_handlers(api: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "see the API documentation at /docs"
         if exc.status_code == 404:
             detail = f"no such endpoint: {request.method} {request.url.path}; the API is documented at /docs"
+        if exc.status_code == 400:  # FastAPI could not decode the body: a malformed body, like invalid JSON
+            problem = Problem(422, "Invalid Request", "the body is not JSON text (UTF-8)",
+                              errors=[{"loc": ["body"], "msg": detail, "type": "json_invalid"}])
+            return problem_response(problem, request.url.path)
         problem = Problem(exc.status_code, titles.get(exc.status_code, "Error"), detail, dict(exc.headers or {}))
         return problem_response(problem, request.url.path)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hippo.serve.settings import (
     MAX_ID_CHARS,
@@ -17,7 +17,10 @@ from hippo.serve.settings import (
 )
 
 Retriever = Literal["hippo", "hipporag2", "dense", "hgmem"]
-PassageId = Field(min_length=1, max_length=MAX_ID_CHARS)
+NOT_BLANK = r"\S"
+"""A string with at least one non-space character (JSON Schema patterns search, unanchored)."""
+PassageId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)]
 
 
 class _Strict(BaseModel):
@@ -27,19 +30,12 @@ class _Strict(BaseModel):
 class PassageIn(_Strict):
     """One memory to store."""
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The passage text (required).")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NOT_BLANK, description="The passage text (required).")
     title: str = Field("", max_length=MAX_TITLE_CHARS, description="Optional title; stored as the first line.")
-    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS,
+    id: PassageId | None = Field(None,
                            description="Optional id; default: a hash of the content, so the same text gets the same id.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="JSON facts about the passage (kept once the "
                                      "index format stores them).")
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("text must not be blank")
-        return v
 
 
 class PassagesIn(_Strict):
@@ -51,15 +47,7 @@ class PassagesIn(_Strict):
 class IdsIn(_Strict):
     """Passage ids to delete."""
 
-    ids: list[str] = Field(min_length=1, max_length=MAX_PASSAGES)
-
-    @field_validator("ids")
-    @classmethod
-    def _sane(cls, v: list[str]) -> list[str]:
-        for i in v:
-            if not 1 <= len(i) <= MAX_ID_CHARS:
-                raise ValueError(f"every id has 1 to {MAX_ID_CHARS} characters")
-        return v
+    ids: list[PassageId] = Field(min_length=1, max_length=MAX_PASSAGES)
 
 
 class IdsOut(BaseModel):
@@ -79,23 +67,15 @@ class DeletedOut(BaseModel):
 class QueriesIn(_Strict):
     """A batch of queries for one namespace."""
 
-    queries: list[str] = Field(min_length=1, max_length=MAX_QUERIES)
+    queries: list[QueryText] = Field(min_length=1, max_length=MAX_QUERIES)
     k: int = Field(5, ge=1, le=MAX_K)
     retriever: Retriever = "hippo"
-
-    @field_validator("queries")
-    @classmethod
-    def _sane(cls, v: list[str]) -> list[str]:
-        for q in v:
-            if not q.strip() or len(q) > MAX_QUERY_CHARS:
-                raise ValueError(f"every query is non-blank with at most {MAX_QUERY_CHARS} characters")
-        return v
 
 
 class AskIn(_Strict):
     """A question for the LLM reader."""
 
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    question: QueryText
     k: int | None = Field(None, ge=1, le=MAX_K, description="Passages the reader sees (default llm.qa_top_k).")
     retriever: Retriever = "hippo"
 
