@@ -175,6 +175,8 @@ class Guard:
                 _check_path_namespace(path, grant)
             if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 receive = await self._body(scope, receive)
+                if path.startswith("/v1/"):
+                    _json_content_type(scope)
             await self.app(scope, receive, tracked)
         except _Disconnected:
             state["status"] = 499
@@ -219,6 +221,15 @@ def _check_path_namespace(path: str, grant: Grant) -> None:
     check_namespace(name)
     if not grant.allows(name):
         raise forbidden(name)
+
+
+def _json_content_type(scope: Scope) -> None:
+    """The REST API reads only JSON: a body sent without a type, or as curl's default form
+    type (``curl -d '{...}'``), is read as JSON (and answered 422 if it is not)."""
+    headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
+    given = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
+    if given in (b"", b"application/x-www-form-urlencoded"):
+        scope["headers"] = [*headers, (b"content-type", b"application/json")]
 
 
 def _client(scope: Scope) -> str:
