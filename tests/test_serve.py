@@ -245,7 +245,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("limited")
     keys = write_keys(base / "keys.json")
     args = ["--keys", str(keys), "--rate", "5", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
-            "--max-queries", "2", "--max-k", "10", *HASHING]
+            "--max-queries", "2", "--max-k", "10", "--read-timeout", "2", *HASHING]
     with ServerProcess(base / "root", *args) as srv:
         yield srv
 
@@ -266,6 +266,17 @@ def test_limits(limited: ServerProcess) -> None:
         assert int(limited_[0].headers["retry-after"]) >= 1
     with httpx.Client(base_url=limited.url, headers=auth(KEY_READER), timeout=30) as c:
         assert c.get("/v1/ns/alice/retrieve", params={"q": "a"}).status_code == 200  # limits are per key
+
+
+def test_a_body_that_never_arrives_times_out(limited: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", limited.port)) as s:
+        s.sendall((f"POST /v1/ns/alice/passages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY_A}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"passages\"").encode())
+        s.settimeout(10)
+        t0 = time.monotonic()
+        answer = s.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and 1.5 < time.monotonic() - t0 < 8
+    assert not (limited.root / "alice").exists()
 
 
 def _serve(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

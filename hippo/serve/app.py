@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -122,17 +123,22 @@ class Guard:
             raise _TooLarge()
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":  # the client left before sending it all: nothing to do
-                raise _Disconnected()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge()
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            with anyio.fail_after(self.settings.limits.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":  # the client left before sending it all
+                        raise _Disconnected()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise _TooLarge()
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise Problem(408, "Request Timeout", f"the body did not arrive within "
+                          f"{self.settings.limits.read_timeout:g} s; nothing was done") from None
         body = b"".join(chunks)
         sent = False
 

@@ -122,6 +122,12 @@ class EngineCache:
                 log.info("engine evicted", extra={"event": "evict", "namespace": gone})
         return engine
 
+    def peek(self, name: str) -> Engine | None:
+        """The cached engine of ``name`` as it is (no check for newer commits)."""
+        with self._lock:
+            cached = self._items.get(name)
+        return cached.engine if cached is not None else None
+
     def drop(self, name: str) -> None:
         """Forget the engine of ``name`` (its index is gone)."""
         with self._lock:
@@ -250,7 +256,7 @@ class Namespaces:
             else:
                 ids = memory.delete(payload)
             if path.is_dir() and current_generation(path) is not None:
-                self.engines.load(name, path)
+                self.engines.load(name, path, self.engines.peek(name))
             else:
                 self.engines.drop(name)
             return ids

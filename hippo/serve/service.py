@@ -16,7 +16,6 @@ import anyio
 import anyio.to_thread
 
 from hippo.engine import RETRIEVERS, Engine
-from hippo.errors import HippoError
 from hippo.serve.keys import Grant, check_namespace
 from hippo.serve.namespaces import Namespaces
 from hippo.serve.problems import Problem, forbidden
@@ -147,5 +146,3 @@ class Service:
         except asyncio.TimeoutError:
             raise Problem(504, "Timeout", f"the write did not finish within {self.limits.write_timeout:g} s; it may "
                           f"still complete: read back, or send it again (adding the same ids twice is harmless)") from None
-        except HippoError:
-            raise
