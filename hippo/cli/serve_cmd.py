@@ -155,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
 
     embedder = make_embedder(config.embed, config.llm)
     embedder.encode_queries(["warm up"])  # load the model now, not on the first request
+    if config.retrieval.query_ner or config.extract.extractor in ("spacy", "precomputed"):
+        from hippo.extract.spacy_ie import load_spacy_model
+
+        load_spacy_model(config.extract.spacy_model)  # once per process, shared by queries and extraction
     llm = _llm_client(config)
 
     if args.mcp_stdio:
