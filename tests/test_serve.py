@@ -140,6 +140,27 @@ def test_update_conflict_and_delete(http: httpx.Client, server: ServerProcess) -
     assert not (server.root / "alice-edit").exists()
 
 
+def test_readers_pick_up_commits_of_another_process(http: httpx.Client, server: ServerProcess) -> None:
+    from hippo.corpus import make_passage
+    from hippo.embed.hashing import HashingEmbedder
+    from hippo.indexer import build_index
+
+    h = auth(KEY_A)
+    assert http.post("/v1/ns/alice-ext/passages", json={"passages": [{"text": "Hana paints murals in Kyoto."}]},
+                     headers=h).status_code == 200
+    assert http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 1
+    # another process (here: this test, as `hippo index --update` would) commits to the namespace's folder
+    build_index([make_passage("Ivan repairs clocks in Tartu.", id="ext-1")], server.root / "alice-ext",
+                embedder=HashingEmbedder(64))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 2:
+            break
+        time.sleep(0.2)
+    hits = http.get("/v1/ns/alice-ext/retrieve", params={"q": "Who repairs clocks?", "k": 1}, headers=h).json()["hits"]
+    assert hits[0]["passage_id"] == "ext-1"
+
+
 def test_read_only_key_cannot_write(http: httpx.Client, alice: list[str]) -> None:
     r = http.post("/v1/ns/alice/passages", json={"passages": [{"text": "x y z"}]}, headers=auth(KEY_READER))
     assert r.status_code == 403 and "may read but not write" in r.json()["detail"]

@@ -1,0 +1,101 @@
+"""Write ``benchmarks/results/serve.md`` from the JSON results of the ``serve_*`` benchmarks.
+
+    python benchmarks/serve_report.py [--load serve_load] [--faults serve_faults] [--fuzz serve_fuzz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _load(stem: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{stem}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_section(d: dict[str, Any], title: str) -> list[str]:
+    m = d["machine"]
+    out = [f"## {title}", "", f"`{d['command']}` on {d['date']}; {m['cpus']} cores, Python {m['python']}, "
+           f"load average at the end {', '.join(map(str, m['load_average']))} (the machine is shared).", "",
+           f"{d['readers']} readers and {d['writers']} writer for {d['elapsed_s']} s against MuSiQue-100 (namespace "
+           f"`musique`, recorded OpenIE, MiniLM) and {d['small_namespaces']} small namespaces (25 passages each, "
+           f"written through the API first, {d['setup_s']} s). Client and server share the 2 cores.", "",
+           "| endpoint | requests | per s | errors | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+    for op, r in d["per_endpoint"].items():
+        out.append(f"| {op} | {r['requests']} | {r['per_s']} | {r['errors']} | {r['p50']} | {r['p95']} | {r['p99']} |")
+    total = sum(r["requests"] for r in d["per_endpoint"].values())
+    out += ["", f"- Requests: **{total}** ({round(total / d['elapsed_s'], 1)}/s), errors: **{d['errors']}**.",
+            f"- Server RSS: {d['rss_mb_before_load']} MiB before the load, {d['rss_mb']['max']} MiB at most, "
+            f"{d['rss_mb']['last']} MiB at the end.",
+            f"- Writes acknowledged: **{d['writes_acked']}**; missing from the index at the end (read from disk): "
+            f"**{d['writes_missing_at_end']}**; passages at the end: {d['passages_at_end']}; the last 5 writes found by "
+            f"retrieval: {d['last5_writes_found_by_retrieval']}/5; index files failing their digest: "
+            f"{len(d['index_files_corrupt'])}.", ""]
+    return out
+
+
+def faults_section(d: dict[str, Any]) -> list[str]:
+    out = ["## Faults", ""]
+    k = d.get("kill")
+    if k:
+        out += [f"`{k['command']}` on {d['date']}.", "",
+                f"- SIGKILLs: **{k['kills']}**, {k['killed_during_a_write']} of them while a write request was in flight.",
+                f"- Writes acknowledged over the campaign: {k['writes_acked_total']}; lost: **{k['acked_writes_lost']}**.",
+                f"- Kills after which an index file failed its digest: **{k['rounds_with_corrupt_index']}**.",
+                f"- Restarts that served (retrieve 200, and the last acknowledged write found): "
+                f"**{k['restarts_that_served']}/{k['restarts']}**; median start-up {k['median_startup_s']} s "
+                f"(model load included).", ""]
+    disk = d.get("disk")
+    if disk:
+        codes = [w["status"] for w in disk["writes_on_full_disk"]]
+        out += [f"`{disk['command']}`: the root on a {disk['tmpfs_mb']} MiB tmpfs, filled to "
+                f"{disk['free_bytes_when_full']} bytes free.", "",
+                f"- Writes on the full disk: {codes}; detail: \"{disk['writes_on_full_disk'][0]['detail']}\" "
+                f"(Retry-After {disk['writes_on_full_disk'][0]['retry_after']}).",
+                f"- Retrieve on the full disk: {disk['read_on_full_disk']['status']}; index unchanged: "
+                f"{disk['index_unchanged_on_full_disk']}; files failing their digest: "
+                f"{len(disk['corrupt_files_on_full_disk'])}.",
+                f"- After freeing space: write {disk['write_after_freeing_space']}, the new passage is in the index: "
+                f"{disk['index_after']['has_new_write']}, files failing their digest: "
+                f"{len(disk['index_after']['corrupt_files'])}.", ""]
+    return out
+
+
+def fuzz_section(d: dict[str, Any]) -> list[str]:
+    return ["## Fuzz (schemathesis)", "", f"`{d['command']}` on {d['date']}, {d['seconds']} s.", "",
+            f"- Cases: **{d['cases']}** over {len(d['cases_per_operation'])} operations "
+            f"({', '.join(f'{k}: {v}' for k, v in d['cases_per_operation'].items())}).",
+            f"- Checks: {', '.join(d['checks'])}.",
+            f"- Statuses: {', '.join(f'{k}: {v}' for k, v in d['statuses'].items())}; **5xx: {d['server_errors_5xx']}**.",
+            f"- Failed checks: {d['failed_checks'] or 'none'}; stack traces in the server log: "
+            f"{d['tracebacks_in_server_log']}.", ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--load", nargs="*", default=["serve_load"])
+    ap.add_argument("--faults", default="serve_faults")
+    ap.add_argument("--fuzz", default="serve_fuzz")
+    args = ap.parse_args()
+    lines = ["# hippo serve benchmarks", "",
+             "Scripts: `benchmarks/serve_load.py`, `benchmarks/serve_faults.py`, `benchmarks/serve_fuzz.py` (each "
+             "starts a real `hippo serve` process on a loopback port); this page: `benchmarks/serve_report.py`.", ""]
+    for stem in args.load:
+        d = _load(stem)
+        if d:
+            lines += load_section(d, f"Load ({stem})")
+    for stem, section in ((args.faults, faults_section), (args.fuzz, fuzz_section)):
+        d = _load(stem)
+        if d:
+            lines += section(d)
+    (RESULTS / "serve.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
