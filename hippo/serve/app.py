@@ -201,7 +201,7 @@ class Guard:
         finally:
             elapsed = time.perf_counter() - t0
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("/mcp" if path.startswith("/mcp") else "unmatched")
+            template = getattr(route, "path", None) or _unrouted(path)
             status = state["status"] or 499
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
@@ -236,6 +236,13 @@ def _json_content_type(scope: Scope) -> None:
     given = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
     if given in (b"", b"application/x-www-form-urlencoded"):
         scope["headers"] = [*headers, (b"content-type", b"application/json")]
+
+
+def _unrouted(path: str) -> str:
+    """A metrics label for a request answered before routing (or matching no route)."""
+    if path.startswith("/mcp"):
+        return "/mcp"
+    return "/v1/ns/{ns}/*" if path.startswith(NS_PREFIX) else "unmatched"
 
 
 def _client(scope: Scope) -> str:

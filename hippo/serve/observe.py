@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for k, v in vars(record).items():
-            if k not in _STD and not k.startswith("_"):
+            if k not in _STD and not k.startswith("_") and k != "color_message":  # uvicorn's ANSI copy
                 out[k] = v
         if record.exc_info and record.exc_info[0] is not None:
             out["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
