@@ -33,7 +33,7 @@ OPS = [("retrieve musique", 0.55), ("retrieve small", 0.25), ("batch retrieve mu
 
 
 async def run_load(url: str, pid: int, seconds: float, readers: int, n_small: int, pool: list[dict[str, str]],
-                   qs: list[str]) -> dict[str, Any]:
+                   qs: list[str], prefix: str = "w") -> dict[str, Any]:
     records: list[tuple[str, float, int]] = []
     acked: list[str] = []
     rss: list[float] = []
@@ -70,7 +70,7 @@ async def run_load(url: str, pid: int, seconds: float, readers: int, n_small: in
             i = 0
             while time.monotonic() < deadline:
                 p = pool[i]
-                pid_ = f"w-{i:05d}"
+                pid_ = f"{prefix}-{i:05d}"
                 i += 1
                 t0 = time.perf_counter()
                 try:
@@ -102,21 +102,28 @@ async def run_load(url: str, pid: int, seconds: float, readers: int, n_small: in
                        "first": round(rss[0] if rss else 0, 1)}}
 
 
+def _start(root: Path, work: Path, *extra: str) -> ServerProcess:
+    return ServerProcess(root, "--keys", str(work / "load-keys.json"), "--rate", "0", *extra,
+                         log=work / "load-server.log").start(timeout=300)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/serve-bench"))
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--readers", type=int, default=16)
     ap.add_argument("--small", type=int, default=20)
+    ap.add_argument("--ab", type=float, default=0.0, metavar="SECONDS",
+                    help="then run SECONDS without and SECONDS with read batching (a fresh server each) and compare")
     ap.add_argument("--out", default="serve_load", help="results file stem under benchmarks/results/")
     args = ap.parse_args()
     root = fresh_root(args.work, "load")
     pool = wiki_passages()
     qs = questions()
-    srv = ServerProcess(root, "--keys", str(args.work / "load-keys.json"), "--rate", "0",
-                        log=args.work / "load-server.log").start(timeout=300)
+    srv = _start(root, args.work)
     assert srv.proc is not None
     h = {"Authorization": f"Bearer {BENCH_KEY}"}
+    fresh = pool[args.small * 25 :]
     try:
         t0 = time.perf_counter()
         for i in range(args.small):
@@ -125,13 +132,12 @@ def main() -> None:
             r.raise_for_status()
         setup_s = time.perf_counter() - t0
         rss_before = rss_mb(srv.proc.pid)
-        out = asyncio.run(run_load(srv.url, srv.proc.pid, args.seconds, args.readers, args.small,
-                                   pool[args.small * 25 :], qs))
+        out = asyncio.run(run_load(srv.url, srv.proc.pid, args.seconds, args.readers, args.small, fresh, qs))
         acked = out.pop("acked")
         info = httpx.get(f"{srv.url}/v1/ns/musique", headers=h, timeout=60).json()
         found = 0
         for pid_ in acked[-5:]:  # the last writes are findable by retrieval
-            text = pool[args.small * 25 + int(pid_[2:])]["text"]
+            text = fresh[int(pid_.split("-")[1])]["text"]
             hits = httpx.get(f"{srv.url}/v1/ns/musique/retrieve", params={"q": text, "k": 3, "retriever": "dense"},
                              headers=h, timeout=60).json()["hits"]
             found += any(x["passage_id"] == pid_ for x in hits)
@@ -140,13 +146,32 @@ def main() -> None:
     ids, bad = index_ids(root / "musique")
     missing = [a for a in acked if a not in ids]
     result = {
-        "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_load.py --work {args.work} --seconds {args.seconds:g}",
+        "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_load.py --work {args.work} --seconds {args.seconds:g}"
+                   + (f" --ab {args.ab:g}" if args.ab else ""),
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "readers": args.readers, "writers": 1,
         "small_namespaces": args.small, "setup_s": round(setup_s, 1), "rss_mb_before_load": round(rss_before, 1),
         **out, "writes_acked": len(acked), "writes_missing_at_end": len(missing),
         "passages_at_end": info["counts"]["passages"], "last5_writes_found_by_retrieval": found,
         "index_files_corrupt": bad, "server_exit": code,
     }
+    if args.ab:
+        ab: dict[str, Any] = {}
+        offset = len(acked) + 10
+        for label, extra in (("unbatched", ("--no-batch-reads",)), ("batched", ())):
+            srv = _start(root, args.work, *extra)
+            assert srv.proc is not None
+            try:
+                part = asyncio.run(run_load(srv.url, srv.proc.pid, args.ab, args.readers, args.small, fresh[offset:], qs,
+                                            prefix=label))
+            finally:
+                srv.stop()
+            offset += len(part.pop("acked")) + 10
+            reads = {k: v for k, v in part["per_endpoint"].items() if "writer" not in k}
+            ab[label] = {"reads_per_s": round(sum(v["per_s"] for v in reads.values()), 2),
+                         "retrieve_musique": reads["retrieve musique"], "errors": part["errors"]}
+        ab["reads_per_s_ratio_batched_to_unbatched"] = round(
+            ab["batched"]["reads_per_s"] / max(ab["unbatched"]["reads_per_s"], 1e-9), 2)
+        result["read_batching_ab"] = {"seconds_each": args.ab, **ab}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

@@ -36,6 +36,14 @@ def load_section(d: dict[str, Any], title: str) -> list[str]:
             f"**{d['writes_missing_at_end']}**; passages at the end: {d['passages_at_end']}; the last 5 writes found by "
             f"retrieval: {d['last5_writes_found_by_retrieval']}/5; index files failing their digest: "
             f"{len(d['index_files_corrupt'])}.", ""]
+    ab = d.get("read_batching_ab")
+    if ab:
+        out += [f"Read batching, A/B in the same run ({ab['seconds_each']:g} s each, a fresh server each, same load):", "",
+                "| server | reads per s | retrieve musique p50 / p95 / p99 ms | errors |", "|---|---|---|---|"]
+        for label in ("unbatched", "batched"):
+            r = ab[label]["retrieve_musique"]
+            out.append(f"| {label} | {ab[label]['reads_per_s']} | {r['p50']} / {r['p95']} / {r['p99']} | {ab[label]['errors']} |")
+        out += ["", f"Batched / unbatched reads per second: **{ab['reads_per_s_ratio_batched_to_unbatched']}**.", ""]
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import threading
@@ -112,6 +113,28 @@ def test_batch_retrieve_matches_single(http: httpx.Client, alice: list[str]) -> 
     for q, res in zip(qs, batch["results"]):
         one = http.get("/v1/ns/alice/retrieve", params={"q": q, "k": 3}, headers=auth(KEY_A)).json()
         assert [h["passage_id"] for h in one["hits"]] == [h["passage_id"] for h in res["hits"]]
+
+
+def test_concurrent_retrieves_are_batched_and_answer_as_alone(server: ServerProcess, http: httpx.Client,
+                                                              alice: list[str]) -> None:
+    import asyncio
+
+    qs = ["Who founded Acme Corp?", "What is the capital of Germany?", "Where was Alice Smith born?",
+          "What does Acme Corp make?"] * 12
+    alone = {q: [h["passage_id"] for h in http.get("/v1/ns/alice/retrieve", params={"q": q, "k": 3},
+                                                   headers=auth(KEY_A)).json()["hits"]] for q in set(qs)}
+
+    async def burst() -> list[dict[str, object]]:
+        async with httpx.AsyncClient(base_url=server.url, headers=auth(KEY_A), timeout=60) as c:
+            rs = await asyncio.gather(*(c.get("/v1/ns/alice/retrieve", params={"q": q, "k": 3}) for q in qs))
+        return [r.json() for r in rs]
+
+    for q, data in zip(qs, asyncio.run(burst())):
+        assert data["query"] == q and [h["passage_id"] for h in data["hits"]] == alone[q]  # type: ignore[index]
+    text = http.get("/metrics", headers=auth(KEY_METRICS)).text
+    batches = float(re.search(r"^hippo_read_batches (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    queries = float(re.search(r"^hippo_read_batched_queries (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert queries >= len(qs) and batches < queries
 
 
 def test_empty_namespace_retrieves_nothing_and_info_is_404(http: httpx.Client) -> None:
@@ -403,3 +426,4 @@ def test_real_default_pipeline(tmp_path: Path) -> None:
         assert out["memories"][0]["id"] == ids[3]  # type: ignore[index]
         loads = [x for x in srv.log().splitlines() if "Load pretrained SentenceTransformer" in x]
         assert len(loads) <= 1  # the model is loaded once per server process
+

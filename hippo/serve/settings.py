@@ -43,6 +43,8 @@ class Limits:
     """Writes queued per namespace before new ones get 503."""
     read_threads: int = 4
     """Reads computed at once (the rest wait their turn)."""
+    batch_reads: bool = True
+    """Answer concurrent single retrieves of one namespace with one batched call."""
     write_threads: int = 2
     """Namespaces written at once."""
     max_engines: int = 32
