@@ -35,8 +35,9 @@ endpoints (OpenAPI at /docs):
 
 namespaces: names of 1-64 characters a-z 0-9 _ -; each is an index folder under --root, created
 by its first write. Errors are JSON problem details (RFC 9457) without stack traces.
-concurrency: many readers; one writer per namespace behind a bounded queue (503 when full);
-open namespaces are cached (LRU); one embedder is loaded and shared by all namespaces.
+concurrency: many readers (concurrent retrieves of a namespace share one batched call); one
+writer per namespace behind a bounded queue (503 when full); open namespaces are cached (LRU);
+one embedder and one spaCy pipeline are loaded at start and shared by all namespaces.
 shutdown (SIGINT/SIGTERM): new writes get 503, queued ones are rejected before they start,
 running ones finish; a write is atomic, so none is ever half-applied.
 startup errors (missing or malformed keys, a key without namespaces, an unwritable root) print
