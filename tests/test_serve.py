@@ -284,14 +284,34 @@ def test_client_disconnecting_mid_request_leaves_nothing_half_written(server: Se
     files.close()
 
 
+def _reader(body: dict[str, object]) -> str | None:
+    """The fake LLM's QA reader (tests/fake_openai.py serves it over real HTTP)."""
+    last = str(body["messages"][-1]["content"])  # type: ignore[index]
+    return "Thought: Acme Corp is in Berlin, the capital of Germany.\nAnswer: Germany" if "Berlin" in last else None
+
+
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory):
+    """A server with low limits, and an LLM (the local fake OpenAI server) for ask."""
+    from fake_openai import ReplayServer
+
     base = tmp_path_factory.mktemp("limited")
     keys = write_keys(base / "keys.json")
-    args = ["--keys", str(keys), "--rate", "5", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
-            "--max-queries", "2", "--max-k", "10", "--read-timeout", "2", *HASHING]
-    with ServerProcess(base / "root", *args) as srv:
-        yield srv
+    with ReplayServer(handlers=[_reader]) as llm:
+        args = ["--keys", str(keys), "--rate", "5", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
+                "--max-queries", "2", "--max-k", "10", "--read-timeout", "2", *HASHING, "--llm-base-url", llm.base_url,
+                "--set", f"llm.cache={base / 'llm.sqlite'}"]
+        with ServerProcess(base / "root", *args, env={"OPENAI_API_KEY": "fake"}) as srv:
+            yield srv
+
+
+def test_ask_with_an_llm(limited: ServerProcess) -> None:
+    with hippo.Client(limited.url, KEY_A, namespace="alice-ask") as mem:
+        mem.add(ALICE[:2])
+        mem.add(ALICE[2:])
+        answer = mem.answer("In which country is the company Alice Smith founded?", k=3)
+    assert answer.answer == "Germany" and answer.passages and answer.retrieval.hits
+    assert any("Berlin" in h.content for h in answer.passages)
 
 
 def test_limits(limited: ServerProcess) -> None:
