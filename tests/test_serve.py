@@ -298,7 +298,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("limited")
     keys = write_keys(base / "keys.json")
     with ReplayServer(handlers=[_reader]) as llm:
-        args = ["--keys", str(keys), "--rate", "5", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
+        args = ["--keys", str(keys), "--rate", "1", "--burst", "8", "--max-body-bytes", "4000", "--max-batch", "3",
                 "--max-queries", "2", "--max-k", "10", "--read-timeout", "2", *HASHING, "--llm-base-url", llm.base_url,
                 "--set", f"llm.cache={base / 'llm.sqlite'}"]
         with ServerProcess(base / "root", *args, env={"OPENAI_API_KEY": "fake"}) as srv:
