@@ -184,6 +184,23 @@ def test_readers_pick_up_commits_of_another_process(http: httpx.Client, server: 
     assert hits[0]["passage_id"] == "ext-1"
 
 
+def test_an_unexpected_error_is_a_500_problem_without_a_trace(http: httpx.Client, server: ServerProcess) -> None:
+    h = auth(KEY_A)
+    assert http.post("/v1/ns/alice-broken/passages", json={"passages": [{"text": "Jon sells maps."}]},
+                     headers=h).status_code == 200
+    folder = server.root / "alice-broken"
+    (folder / "gen-000099").mkdir()  # a generation without its manifest: a broken index
+    (folder / "CURRENT").write_text("gen-000099\n")
+    time.sleep(1.2)  # the server looks for new commits once a second
+    r = http.get("/v1/ns/alice-broken/retrieve", params={"q": "maps"}, headers=h)
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["request_id"] == r.headers["x-request-id"] and "Traceback" not in r.text
+    time.sleep(0.2)
+    logged = [json.loads(x) for x in server.log().splitlines() if problem["request_id"] in x and '"trace"' in x]
+    assert logged and "manifest.json is missing" in logged[0]["error"]
+
+
 def test_read_only_key_cannot_write(http: httpx.Client, alice: list[str]) -> None:
     r = http.post("/v1/ns/alice/passages", json={"passages": [{"text": "x y z"}]}, headers=auth(KEY_READER))
     assert r.status_code == 403 and "may read but not write" in r.json()["detail"]

@@ -47,6 +47,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("hippo.serve")
 access = logging.getLogger("hippo.serve.access")
 NS_PREFIX = "/v1/ns/"
+REQUEST_ID_KEY = "hippo.request_id"
 PUBLIC = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 DESCRIPTION = """Namespaced long-term memory over hippo indexes: add, update, delete and retrieve passages
 (HippoRAG 2 knowledge graph + Personalized PageRank), batch retrieve, ask an LLM, describe a namespace.
@@ -157,6 +158,7 @@ class Guard:
             return
         t0 = time.perf_counter()
         rid = uuid.uuid4().hex[:12]
+        scope[REQUEST_ID_KEY] = rid
         path: str = scope["path"]
         state = {"status": 0}
         grant: Grant | None = None
@@ -288,6 +290,13 @@ def _install_handlers(api: FastAPI) -> None:
         problem = Problem(exc.status_code, titles.get(exc.status_code, "Error"), detail, dict(exc.headers or {}))
         return problem_response(problem, request.url.path)
 
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette sends this answer, then re-raises: the guard logs the error with its trace.
+        rid = request.scope.get(REQUEST_ID_KEY, "?")
+        return problem_response(Problem(500, "Internal Error", f"an unexpected error; the server log has it under "
+                                        f"request id {rid}", request_id=rid), request.url.path)
+
+    api.add_exception_handler(Exception, on_unexpected)
     api.add_exception_handler(HippoError, on_problem)
     api.add_exception_handler(OSError, on_problem)
     api.add_exception_handler(RequestValidationError, on_validation)
