@@ -62,7 +62,7 @@ def main() -> None:
                "--phases", "examples,coverage,fuzzing", "--report", "ndjson", "--report-ndjson-path", str(report),
                "--no-color", "--request-timeout", "120", "--suppress-health-check", "all", "--continue-on-failure",
                "--generation-database", "none"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=args.work)  # its cache goes there
     finally:
         code = srv.stop()
         llm.stop()
