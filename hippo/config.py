@@ -151,12 +151,27 @@ class RuntimeConfig:
     threads: int = 0
     """Threads for torch/BLAS; 0 = leave the library defaults."""
     keep_generations: int = 2
-    """Index generations a write keeps on disk, the live one included (>= 1); older ones are
-    deleted unless a reader still has them open. ``hippo info --history`` lists every write."""
+    """Unused since index format 2 (segments a reader has open are always kept, the others go
+    at the next write); accepted so that configs saved by earlier versions still load."""
     checkpoint_passages: int = 64
     """Passages extracted between two checkpoints of the resume cache (``DIR/.work``)."""
     checkpoint_strings: int = 2048
     """Strings embedded between two checkpoints of the resume cache."""
+    auto_compact: bool = True
+    """A writable engine merges segments in a background thread when the policy asks
+    (``hippo add`` merges before it exits); off = only ``hippo compact`` / ``Engine.compact()``."""
+    max_segments: int = 16
+    """More segments than this: the smallest ones are merged into one (no renumbering)."""
+    merge_factor: int = 10
+    """Segments one merge combines at most."""
+    compact_ratio: float = 0.25
+    """Compact into a new base when the later segments hold this share of the base's passages
+    (at least ``compact_min_rows``), or tombstones this share of the passages."""
+    compact_min_rows: int = 2000
+    """The base size below which the later segments are compared with this number instead."""
+    refresh_seconds: float = 0.0
+    """A read-only engine looks for new commits (one small file read) before a query when at
+    least this many seconds passed since it last looked: 0 = before every query."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,11 @@ class Config:
         _check(self.runtime.keep_generations >= 1, "runtime.keep_generations", self.runtime.keep_generations, "an integer >= 1")
         _check(self.runtime.checkpoint_passages >= 1, "runtime.checkpoint_passages", self.runtime.checkpoint_passages, "an integer >= 1")
         _check(self.runtime.checkpoint_strings >= 1, "runtime.checkpoint_strings", self.runtime.checkpoint_strings, "an integer >= 1")
+        _check(self.runtime.refresh_seconds >= 0, "runtime.refresh_seconds", self.runtime.refresh_seconds, "seconds >= 0")
+        _check(self.runtime.max_segments >= 2, "runtime.max_segments", self.runtime.max_segments, "an integer >= 2")
+        _check(self.runtime.merge_factor >= 2, "runtime.merge_factor", self.runtime.merge_factor, "an integer >= 2")
+        _check(self.runtime.compact_ratio > 0, "runtime.compact_ratio", self.runtime.compact_ratio, "a number > 0")
+        _check(self.runtime.compact_min_rows >= 0, "runtime.compact_min_rows", self.runtime.compact_min_rows, "an integer >= 0")
         return self
 
 

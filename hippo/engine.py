@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from hippo.config import QUERY_TIME, Config, from_dict
+from hippo.config import QUERY_TIME, Config, from_dict, load_config
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
-from hippo.errors import ConfigError, HippoError
-from hippo.graph.build import Graph
+from hippo.errors import ConfigError, HippoError, IndexFormatError
 from hippo.graph.ppr import PPRSolver
 from hippo.hgmem import REASONERS, GraphView, HGMemResult, HypergraphMemory, LLMReasoner, OfflineReasoner, Reasoner
 from hippo.hgmem import run as run_memory
@@ -25,14 +23,13 @@ from hippo.ids import entity_id, normalize
 from hippo.llm.base import ChatReply, ChatRequest, ParseError
 from hippo.llm.parse import parse_facts
 from hippo.llm.prompts import answer_of, filter_messages, qa_messages
-from hippo.protocols import Embedder, FloatArray, LLMClient
+from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
 from hippo.retrieval.query_entities import link_mentions, match_names, name_index
 from hippo.retrieval.recognition import kept_facts, map_to_candidates
-from hippo.store import IndexFiles, read_index_files
-from hippo.store.strings import DerivedIds, FactTable, NameLookup
-from hippo.retrieval.vectors import IVFSearch, floor_rows
-from hippo.types import Answer, Fact, Hit, LinkedFact, QueryResult, Seed
+from hippo.live.snapshot import Snapshot
+from hippo.retrieval.vectors import IVFSearch, SegmentedSearch, floor_rows
+from hippo.types import Answer, Fact, Hit, LinkedFact, Passage, QueryResult, Seed
 
 RETRIEVERS = ("hippo", "hipporag2", "dense", "hgmem")
 """``hippo``: HippoRAG 2 plus query-entity seeds and dense fusion (the default);
@@ -76,64 +73,102 @@ class Engine:
     adjacency is built once here, never per query.
     """
 
-    def __init__(self, files: IndexFiles, config: Config, embedder: Embedder, llm: LLMClient | None = None) -> None:
-        self.files = files
+    def __init__(
+        self, snapshot: Snapshot, config: Config, embedder: Embedder, llm: LLMClient | None = None, writer: Any = None,
+    ) -> None:
         self.config = config
         self.embedder = embedder
-        fact_subject = np.asarray(files.array("fact_subject.npy"))
-        fact_object = np.asarray(files.array("fact_object.npy"))
-        self.compact = files.has("passage_ids.off.npy")
-        """Whether the generation has packed string tables and CSR arrays (opens without parsing)."""
-        if self.compact:
-            self.passage_ids: Sequence[str] = files.strings("passage_ids")
-            self.passage_titles: Sequence[str] = files.strings("passage_titles")
-            self.passage_contents: Sequence[str] = files.strings("passage_contents")
-            self.entity_names: Sequence[str] = files.strings("entity_names")
-            self.entity_ids: Sequence[str] = DerivedIds(self.entity_names, entity_id)
-            self.facts: Sequence[Fact] = FactTable(self.entity_names, fact_subject, fact_object, files.strings("fact_relations"))
-        else:  # generations written before the packed tables existed
-            passages = files.jsonl("passages.jsonl")
-            self.passage_ids = [p["id"] for p in passages]
-            self.passage_titles = [p["title"] for p in passages]
-            self.passage_contents = [p["content"] for p in passages]
-            entities = files.json("entities.json")
-            self.entity_ids = entities["ids"]
-            self.entity_names = entities["names"]
-            self.facts = [Fact(f["id"], f["s"], f["r"], f["o"]) for f in files.jsonl("facts.jsonl")]
-        self.graph = Graph(
-            len(self.passage_ids), len(self.entity_ids),
-            files.array("edge_src.npy"), files.array("edge_dst.npy"),
-            files.array("edge_weight.npy"), files.array("edge_kind.npy"),
-        )
-        if files.has("adj_indptr.npy"):
-            n = self.graph.n_nodes
-            adj = sp.csr_matrix(
-                (files.array("adj_data.npy"), files.array("adj_indices.npy"), files.array("adj_indptr.npy")), shape=(n, n)
-            )
-            colnorm = files.array("adj_colnorm.npy") if files.has("adj_colnorm.npy") else None  # older generations: made on first push
-            self.solver = PPRSolver(adj, degree=files.array("node_degree.npy"), colnorm=colnorm)
-        else:
-            self.solver = PPRSolver(self.graph.adjacency())
-        rcfg = config.retrieval
-        self._ann = {
-            name: _open_ivf(files, name, rcfg.ann_nprobe, rcfg.ann_candidates)
-            for name in ("passage_vectors", "fact_vectors", "entity_vectors") if files.has(f"{name}.ivf")
-        }
-        self.ranker = HippoRAG2Ranker(
-            files.array("passage_vectors.npy"),
-            files.array("fact_vectors.npy"),
-            fact_subject,
-            fact_object,
-            np.asarray(files.array("entity_passage_count.npy")),
-            self.solver,
-            self._ann.get("passage_vectors"),
-            self._ann.get("fact_vectors"),
-        )
-        self._names: Mapping[str, int] | None = None
-        self._recognizer: Any = None
-        self._entity_vectors: Any = None
         self._llm = llm
+        self._writer = writer
+        """The :class:`hippo.live.memory.MemoryWriter` of a writable engine (None: read-only)."""
+        self._recognizer: Any = None
+        self._scorer_cache: dict[int, tuple[Any, Any]] = {}
+        self._ivf: dict[str, IVFSearch] = {}
+        self._checked = time.monotonic()
+        self._install(snapshot)
+
+    def _install(self, snap: Snapshot) -> None:
+        """Make ``snap`` the commit this engine answers from. What ranking needs (the solver,
+        the searches, the ranker) is made on first use, keeping what depends only on the base."""
+        old = getattr(self, "snapshot", None)
+        if old is not None and old.base.name != snap.base.name:
+            self._scorer_cache, self._ivf = {}, {}
+        self.snapshot = snap
+        self._ranker: HippoRAG2Ranker | None = None
+        self._names: Mapping[str, int] | None = None
+        self._entity_vectors: Any = None
         self._hgmem_view: GraphView | None = None
+
+    @property
+    def passage_ids(self) -> Sequence[str]:
+        """Id of every passage row (tombstoned ones included: see ``snapshot.passage_alive``)."""
+        return self.snapshot.passage_ids
+
+    @property
+    def passage_titles(self) -> Sequence[str]:
+        """Title of every passage row."""
+        return self.snapshot.passage_titles
+
+    @property
+    def passage_contents(self) -> Sequence[str]:
+        """Content of every passage row."""
+        return self.snapshot.passage_contents
+
+    @property
+    def entity_names(self) -> Sequence[str]:
+        """Normalised name of every entity row."""
+        return self.snapshot.entity_names
+
+    @property
+    def entity_ids(self) -> Sequence[str]:
+        """Id of every entity row."""
+        return self.snapshot.entity_ids
+
+    @property
+    def facts(self) -> Sequence[Fact]:
+        """Every fact row."""
+        return self.snapshot.facts
+
+    @property
+    def solver(self) -> PPRSolver:
+        """PageRank over the commit's graph."""
+        return self.ranker.solver
+
+    @property
+    def ranker(self) -> HippoRAG2Ranker:
+        """The ranker over the commit this engine answers from (made on first use)."""
+        if self._ranker is None:
+            self._ranker = self._make_ranker(self.snapshot)
+        return self._ranker
+
+    @property
+    def _search(self) -> dict[str, Any]:
+        self.ranker  # noqa: B018 - made with the ranker
+        return self._searches
+
+    def _make_ranker(self, snap: Snapshot) -> HippoRAG2Ranker:
+        rcfg = self.config.retrieval
+        search: dict[str, Any] = {}
+        for which, alive in (("passage", snap.passage_alive), ("fact", snap.fact_alive), ("entity", snap.entity_alive)):
+            path = snap.ann_path(f"{which}_vectors")
+            if path is None:
+                continue
+            if which not in self._ivf:
+                base_vecs = snap.base.vectors(which)
+                b = snap.base.files
+                floor = b.array(f"{which}_vectors.floor.npy") if b.has(f"{which}_vectors.floor.npy") else floor_rows(base_vecs)
+                self._ivf[which] = IVFSearch(path, base_vecs, floor, rcfg.ann_nprobe, rcfg.ann_candidates)
+            later = snap.vectors(which)[1]
+            search[which] = self._ivf[which] if later is None and alive is None else SegmentedSearch(self._ivf[which], later, alive)
+        self._searches = search
+        p_base, p_later = snap.vectors("passage")
+        f_base, f_later = snap.vectors("fact")
+        return HippoRAG2Ranker(
+            [x for x in (p_base, p_later) if x is not None], [x for x in (f_base, f_later) if x is not None],
+            snap.fact_subject, snap.fact_object, snap.entity_passage_count,
+            PPRSolver(snap.graph), search.get("passage"), search.get("fact"),
+            passage_alive=snap.passage_alive, fact_alive=snap.fact_alive, scorer_cache=self._scorer_cache,
+        )
 
     @property
     def llm(self) -> LLMClient:
@@ -148,41 +183,63 @@ class Engine:
     @property
     def path(self) -> Path:
         """The index directory."""
-        return self.files.root
+        return self.snapshot.root
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest of the opened generation."""
-        return self.files.manifest
+        """The manifest of the commit this engine answers from (a writable engine's last commit,
+        merges made in the background included)."""
+        if self._writer is not None:
+            self._follow()
+        return self.snapshot.manifest
+
+    @property
+    def writable(self) -> bool:
+        """Whether this engine holds the index's writer lock (``open_index(..., writable=True)``)."""
+        return self._writer is not None
 
     def with_overrides(self, overrides: dict[str, Any]) -> Engine:
         """The same index with other query-time settings (``{"retrieval.damping": 0.6}``);
-        shares every array and model with this engine."""
+        shares every array and model with this engine (and never writes)."""
+        self.ranker  # noqa: B018 - made now, so that the twin shares it
         twin = copy.copy(self)
         twin.config = _override(self.config, overrides)
+        twin._writer = None
         if twin.config.llm != self.config.llm:
             twin._llm = None  # another endpoint or model: made anew on first use
         return twin
 
-    def reload(self) -> bool:
-        """Switch to the index's live generation if a write committed a newer one since this
-        engine opened it; True when it switched. Until then the engine keeps answering from
-        the generation it opened, which stays on disk while any engine uses it. Query-time
-        overrides stay."""
-        files = read_index_files(self.files.root)
-        if files.generation == self.files.generation:
-            files.close()
+    def refresh(self) -> bool:
+        """Follow the index to its newest commit, if a write committed one since this engine
+        last looked; True when it moved. Only the new segments are opened (plus a pass over
+        the small later segments): the base stays mapped. A reader calls this on its own
+        before every query (at most every ``runtime.refresh_seconds``)."""
+        newer = self.snapshot.refresh()
+        self._checked = time.monotonic()
+        if newer is None:
             return False
-        check_embedder(files.manifest["embedder"]["id"], int(files.manifest["embedder"]["dim"]), self.embedder)
-        # The old generation stays pinned while a with_overrides twin still reads it.
-        recognizer = self._recognizer  # spaCy's NER model does not depend on the generation
-        self.__dict__.update(Engine(files, self.config, self.embedder, self._llm).__dict__)
-        self._recognizer = recognizer
+        check_embedder(newer.manifest["embedder"]["id"], int(newer.manifest["embedder"]["dim"]), self.embedder) \
+            if newer.manifest.get("embedder") else None
+        self._install(newer)
         return True
 
+    def reload(self) -> bool:
+        """:meth:`refresh` (the name of earlier versions)."""
+        return self.refresh()
+
+    def _follow(self) -> None:
+        """Pick up new commits before answering: a writer's own (and its merges'), or, for a
+        reader, others' (at most every ``runtime.refresh_seconds``)."""
+        if self._writer is not None:
+            if self._writer.snapshot is not self.snapshot:
+                self._install(self._writer.snapshot)
+            return
+        if time.monotonic() - self._checked >= self.config.runtime.refresh_seconds:
+            self.refresh()
+
     def info(self) -> dict[str, Any]:
-        """Counts, embedder, extractor, config and versions of the index."""
-        return self.files.describe()
+        """Counts, embedder, extractor, config, versions and segments of the index."""
+        return describe(self.snapshot)
 
     def warm(self, retriever: str = DEFAULT_RETRIEVER) -> dict[str, float]:
         """Pay now what the first query would otherwise pay, and return the seconds it took
@@ -202,7 +259,7 @@ class Engine:
         out: dict[str, float] = {}
         t0 = time.perf_counter()
         if retriever != "dense" and ppr_plan(self.config.retrieval, self.solver.n)[0] == "push":
-            self.files.prefetch(PUSH_FILES)
+            self.snapshot.base.files.prefetch(PUSH_FILES)
             out["prefetch"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         batch = self.prepare([WARM_QUERY], retriever)
@@ -263,25 +320,27 @@ class Engine:
         return QueryBatch(tuple(queries), qf, qp, entities)
 
     def name_index(self) -> Mapping[str, int]:
-        """Normalised entity name -> entity index: a hashed lookup over the packed names, or a
-        dict built on first use for older generations."""
+        """Normalised entity name -> entity row, live entities only: a hashed lookup over the
+        base's packed names plus the later segments' names."""
         if self._names is None:
-            if self.compact:
-                self._names = NameLookup(
-                    self.entity_names, self.files.array("entity_name_hash.npy"), self.files.array("entity_name_rows.npy")
-                )
-            else:
-                self._names = name_index(self.entity_names)
+            names = self.snapshot.names
+            alive = self.snapshot.entity_alive
+            self._names = names if alive is None else _LiveNames(names, alive)
         return self._names
 
     def _nearest_entities(self, vectors: FloatArray) -> tuple[Any, Any]:
-        ann = self._ann.get("entity_vectors")
+        ann = self._search.get("entity")
         if ann is not None:
             idx, cos = ann.search(np.asarray(vectors, dtype=np.float32), 1)
             return idx[:, 0], cos[:, 0]
         if self._entity_vectors is None:
-            self._entity_vectors = np.asarray(self.files.array("entity_vectors.npy"), dtype=np.float32)
+            base, later = self.snapshot.vectors("entity")
+            parts = [np.asarray(base, dtype=np.float32)] + ([later] if later is not None else [])
+            self._entity_vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         sims = np.einsum("ed,md->me", self._entity_vectors, np.asarray(vectors, dtype=np.float32))
+        alive = self.snapshot.entity_alive
+        if alive is not None:
+            sims[:, ~alive] = -np.inf
         best = sims.argmax(axis=1)
         return best, sims[np.arange(len(best)), best]
 
@@ -349,7 +408,7 @@ class Engine:
 
     def _result(self, query: str, retriever: str, r: GraphRanking, timings: dict[str, float]) -> QueryResult:
         hits = tuple(
-            _hit(rank, self.passage_ids[i], float(s), self.passage_titles[i], self.passage_contents[i], {})
+            _hit(rank, self.passage_ids[i], float(s), self.passage_titles[i], self.passage_contents[i], self.snapshot.metadata(i))
             for rank, (i, s) in enumerate(zip(r.passages.tolist(), r.scores.tolist()))
         )
         facts = tuple(LinkedFact(self.facts[f], float(s)) for f, s in zip(r.facts.tolist(), r.fact_scores.tolist()))
@@ -376,6 +435,7 @@ class Engine:
         """
         if memories is not None and len(memories) != len(queries):
             raise HippoError(f"{len(memories)} memories for {len(queries)} queries")
+        self._follow()
         _check_retriever(retriever)
         if isinstance(queries, str):
             raise TypeError("retrieve_many takes a list of queries; use retrieve() for one")
@@ -488,8 +548,7 @@ class Engine:
         if self._hgmem_view is None:
             self._hgmem_view = GraphView(
                 self.ranker, self.config.retrieval,
-                np.asarray(self.files.array("passage_fact_indptr.npy")),
-                np.asarray(self.files.array("passage_fact_indices.npy")),
+                *self.snapshot.passage_facts,
                 self.entity_names, lambda f: self.facts[f].as_text(), self.solver.adj,
             )
         return dataclasses.replace(self._hgmem_view, config=self.config.retrieval)
@@ -518,6 +577,56 @@ class Engine:
                 for t in res.trace
             ],
         }
+
+    # ---------------------------------------------------------------- writes
+    def _writing(self) -> Any:
+        if self._writer is None:
+            raise HippoError(
+                f"this engine over {self.path} is read-only; open it with hippo.open_index(path, writable=True) to write"
+            )
+        return self._writer
+
+    def add(self, items: Sequence[Mapping[str, Any] | Passage], update: bool = False) -> list[str]:
+        """Add passages and return, once the write is durable, the id each item has in the index.
+
+        An item is a :class:`~hippo.types.Passage` or a dict ``{"text", "title"?, "id"?,
+        "metadata"?}`` (the keys of :data:`~hippo.types.META_KEYS`, e.g. ``speaker``, ``session``,
+        ``time``, may also be given at the top level). A new id (or, without one, the content
+        hash) is added; an id already present with the same text is kept as it is; with other
+        text it is refused (nothing is written) unless ``update``; a text the index already
+        holds under another id is not added twice (that id is returned). The write is one new
+        segment: it costs what it adds, and the engine sees it at once."""
+        ids = list(self._writing().add(items, update))
+        self._follow()
+        return ids
+
+    def delete(self, ids: Sequence[str], missing_ok: bool = False) -> list[str]:
+        """Delete passages by id (tombstones: gone from results at once) and return the ids
+        deleted. Unknown ids are an error naming them, and nothing is deleted, unless ``missing_ok``."""
+        if isinstance(ids, str):
+            raise TypeError("delete takes a list of ids")
+        deleted = list(self._writing().delete(ids, missing_ok))
+        self._follow()
+        return deleted
+
+    def compact(self) -> dict[str, Any]:
+        """Merge every segment into one new base, as a from-scratch build of the live passages
+        would write it; returns what it did. Readers keep answering meanwhile."""
+        report = dict(self._writing().compact())
+        self._follow()
+        return report
+
+    def close(self) -> None:
+        """Release the writer lock (a writable engine) and the segments this engine pins."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def rank_prepared(
         self,
@@ -555,10 +664,43 @@ def _hit(rank: int, pid: str, score: float, title: str, content: str, meta: Mapp
     )
 
 
-def _open_ivf(files: IndexFiles, name: str, nprobe: int, candidates: int) -> IVFSearch:
-    vectors = files.array(f"{name}.npy")
-    floor = files.array(f"{name}.floor.npy") if files.has(f"{name}.floor.npy") else floor_rows(vectors)  # older generations
-    return IVFSearch(files.generation / f"{name}.ivf", vectors, floor, nprobe, candidates)
+class _LiveNames(Mapping[str, int]):
+    """A name lookup that does not find dead entities (no live passage names them)."""
+
+    def __init__(self, names: Mapping[str, int], alive: Any) -> None:
+        self.names = names
+        self.alive = alive
+
+    def get(self, name: str, default: Any = None) -> Any:
+        row = self.names.get(name)
+        return row if row is not None and bool(self.alive[row]) else default
+
+    def __getitem__(self, name: str) -> int:
+        row = self.get(name)
+        if row is None:
+            raise KeyError(name)
+        return int(row)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    def __iter__(self) -> Any:
+        return (n for n in self.names if n in self)
+
+
+def describe(snap: Snapshot) -> dict[str, Any]:
+    """What ``hippo info --json`` prints: counts, embedder, extractor, config, versions, segments."""
+    m = snap.manifest
+    return {
+        "path": str(snap.root), "generation": m["generation"], "format_version": m["format_version"],
+        "counts": m["counts"], "embedder": m.get("embedder"), "extractor": m.get("extractor"), "config": m["config"],
+        "versions": m.get("versions", {}),
+        "segments": [{k: e[k] for k in ("name", "kind", "rows", "bytes")} for e in m["segments"]],
+        "bytes": sum(int(e["bytes"]) for e in m["segments"]),
+    }
 
 
 def _filter_reply(reply: ChatReply) -> list[tuple[str, str, str]]:
@@ -591,19 +733,54 @@ def open_index(
     overrides: dict[str, Any] | None = None,
     embedder: Embedder | None = None,
     llm: LLMClient | None = None,
+    *,
+    writable: bool = False,
+    create: bool = False,
+    config: Config | None = None,
+    wait: float = 0.0,
+    extractor: Extractor | None = None,
 ) -> Engine:
     """Open the index at ``path``. Its saved config is the base; ``overrides``
     (``{"retrieval.damping": 0.6}``) may change query-time settings only.
 
     The embedder is rebuilt from the manifest unless one is given, and must match.
     ``llm`` serves the recognition filter and the reader (default: made from ``llm.*``).
+
+    ``writable=True`` takes the index's writer lock (waiting up to ``wait`` seconds for another
+    writer, then failing with the holder's PID) and keeps it until :meth:`Engine.close`; the
+    engine then has :meth:`~Engine.add`, :meth:`~Engine.delete` and :meth:`~Engine.compact`.
+    ``create=True`` makes an empty index when ``path`` holds none (with ``config``, or the
+    defaults); ``extractor`` replaces the one the config names (e.g. a scripted one in tests).
+    A read-only engine follows the writes of others on its own.
     """
-    files = read_index_files(path)
-    config = from_dict(files.manifest["config"], source=f"{files.generation}/manifest.json")
+    from hippo.live.memory import MemoryWriter
+
+    root = Path(path)
+    if not writable:
+        if create:
+            raise HippoError("create=True needs writable=True")
+        snap = Snapshot.open(root)
+        return _engine(snap, overrides, embedder, llm, None)
+    writer = MemoryWriter.open(root, create=create, config=config, embedder=embedder, wait=wait, extractor=extractor,
+                               overrides=overrides)
+    try:
+        return _engine(writer.snapshot, overrides, writer.embedder_or(embedder), llm, writer)
+    except BaseException:
+        writer.close()
+        raise
+
+
+def _engine(snap: Snapshot, overrides: dict[str, Any] | None, embedder: Embedder | None, llm: LLMClient | None,
+            writer: Any) -> Engine:
+    config = from_dict(snap.manifest["config"], source=f"{snap.root}/CURRENT")
     if overrides:
         config = _override(config, overrides)
-    expected = files.manifest["embedder"]
+    expected = snap.manifest.get("embedder")
     if embedder is None:
         embedder = make_embedder(config.embed, config.llm)
-    check_embedder(expected["id"], int(expected["dim"]), embedder)
-    return Engine(files, config, embedder, llm)
+    if expected:
+        check_embedder(expected["id"], int(expected["dim"]), embedder)
+    engine = Engine(snap, config, embedder, llm, writer)
+    if writer is not None:
+        writer.attach(engine)
+    return engine

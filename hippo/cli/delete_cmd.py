@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hippo.cli.common import add_config_args, print_json
 from hippo.cli.index_cmd import print_summary
 from hippo.config import load_config
 from hippo.corpus import read_corpus
-from hippo.errors import HippoError
+from hippo.errors import HippoError, IndexFormatError
 from hippo.indexer import delete_passages, saved_config
-from hippo.store import read_index_files
+from hippo.store import read_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "delete", help="delete passages from an index",
-        description="Delete passages from index DIR, by id or every passage of a corpus file. Facts and entities "
-        "that no remaining passage states go too; relation weights are recounted. All or nothing: an unknown "
-        "id deletes nothing.",
+        description="Delete passages from index DIR, by id or every passage of a corpus file: one new segment of "
+        "tombstones, gone from results at once. Facts and entities that no remaining passage states go too; "
+        "relation weights are recounted (a compaction drops them from the files). All or nothing: an unknown id "
+        "deletes nothing.",
     )
     p.add_argument("index", metavar="DIR", help="index directory")
     which = p.add_mutually_exclusive_group(required=True)
@@ -30,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    read_index_files(args.index).close()  # the "not an index" error before anything else
+    if not Path(args.index).is_dir() or read_manifest(args.index) is None:  # the "not an index" error first
+        raise IndexFormatError(f"{args.index} is not a hippo index; build one with `hippo index CORPUS --out {args.index}`")
     config = load_config(args.config, args.overrides, base=saved_config(args.index))
     if args.ids is not None:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]

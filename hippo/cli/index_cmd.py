@@ -15,10 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "index", help="index a corpus into a knowledge graph, or add it to an existing index",
         description="Index CORPUS (JSON list of {title, text}, .jsonl of {id?, title?, text}, or a folder of "
-        ".txt/.md files) into the index directory --out. If --out already holds an index, only the passages "
-        "it lacks are extracted and embedded; with --update, passages whose id is already there with other "
-        "text are replaced. OpenIE is offline spaCy unless --openie gives a HippoRAG OpenIE results file. "
-        "An interrupted run leaves the previous index readable; run it again to finish (work done is reused).",
+        ".txt/.md files) into the index directory --out. If --out already holds an index, the passages it "
+        "lacks are added as one new segment (only they are extracted and embedded); with --update, passages "
+        "whose id is already there with other text are replaced. OpenIE is offline spaCy unless --openie gives "
+        "a HippoRAG OpenIE results file. An interrupted run leaves the previous index readable; run it again "
+        "to finish (work done is reused).",
     )
     p.add_argument("corpus", help="corpus file or folder")
     p.add_argument("--out", required=True, metavar="DIR", help="index directory to write or add to")
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--extractor", choices=["spacy", "precomputed", "llm"], help="OpenIE extractor (default: spacy; llm: HippoRAG 2's LLM OpenIE)")
     p.add_argument("--update", action="store_true", help="replace passages whose id is in the index with other text")
     p.add_argument("--rebuild", action="store_true",
-                   help="ignore the index in --out: build CORPUS from scratch (any settings) as its next generation")
+                   help="ignore the index in --out: build CORPUS from scratch (any settings), replacing it")
     p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
     add_llm_args(p)
@@ -59,24 +60,22 @@ def print_summary(report: BuildReport) -> None:
         print(f"nothing to do: {report.path} already holds these passages ({c['passages']} passages)")
         return
     p = ch["passages"]
-    what = {"build": f"indexed {p['added']} passages into", "insert": f"added {p['added']} passages to",
+    what = {"build": f"indexed {p['added']} passages into", "add": f"added {p['added']} passages to",
             "rebuild": f"re-indexed {p['added']} passages from scratch into",
             "update": f"added {p['added']} and replaced {p['updated']} passages in",
             "delete": f"deleted {p['removed']} passages from"}[ch["operation"]]
     print(
-        f"{what} {report.path} ({ch['generation']}): {c['passages']} passages, {c['entities']} entities, "
-        f"{c['facts']} facts, edges relation {e['relation']} / context {e['context']} / synonym {e['synonym']}"
+        f"{what} {report.path} (generation {ch['generation']}, segment {ch['segment'].get('name', '?')}): "
+        f"{c['passages']} passages, {c['entities']} entities, {c['facts']} facts, "
+        f"edges relation {e['relation']} / context {e['context']} / synonym {e['synonym']}"
     )
-    reused = ch["reused"]
-    if p["unchanged"] and ch["operation"] != "delete":
+    reused = ch.get("reused", {})
+    if (p["unchanged"] or p["duplicates"]) and ch["operation"] != "delete":
         print(f"skipped {p['unchanged']} passages already indexed" + (f" and {p['duplicates']} duplicates" if p["duplicates"] else ""))
-    if reused["extractions"] or reused["vectors"]:
+    if reused.get("extractions") or reused.get("vectors"):
         print(f"resumed: reused {reused['extractions']} extractions and {reused['vectors']} vectors of an interrupted run")
-    syn = ch["synonymy"]
-    print(
-        f"time: extract {t['extract']:.1f}s ({ch['extracted']} passages), embed {t['embed']:.1f}s "
-        f"({ch['embedded']} strings), synonymy {t['synonymy']:.2f}s ({syn['new_entities']} new of "
-        f"{syn['entities']} entities), graph {t['graph']:.2f}s, write {t['write']:.2f}s, total {t['total']:.1f}s"
-    )
+    parts = [f"{k} {v:.2f}s" for k, v in t.items() if k != "total"]
+    print(f"time: {', '.join(parts)}, total {t.get('total', 0):.1f}s "
+          f"({ch.get('extracted', 0)} passages extracted, {ch.get('embedded', 0)} strings embedded)")
     for key, value in report.notes.items():
         print(f"note: {key}: {value}", file=sys.stderr)

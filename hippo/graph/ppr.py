@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from hippo.graph.overlay import GraphParts
+
 F64 = npt.NDArray[np.float64]
 METHODS = ("cg", "power")
 
@@ -45,13 +47,18 @@ class PPRSolver:
     """
 
     def __init__(
-        self, adjacency: sp.csr_matrix, backend: str = "auto", degree: npt.ArrayLike | None = None, colnorm: Any = None
+        self, adjacency: sp.csr_matrix | GraphParts, backend: str = "auto", degree: npt.ArrayLike | None = None, colnorm: Any = None
     ) -> None:
-        if adjacency.shape[0] != adjacency.shape[1]:
-            raise ValueError("adjacency must be square")
-        self.adj = adjacency if adjacency.dtype == np.float64 else sp.csr_matrix(adjacency, dtype=np.float64)
-        self.n = self.adj.shape[0]
-        deg = np.asarray(self.adj.sum(axis=1)).ravel() if degree is None else np.asarray(degree, dtype=np.float64)
+        if isinstance(adjacency, GraphParts):
+            self.parts = adjacency
+        else:
+            if adjacency.shape[0] != adjacency.shape[1]:
+                raise ValueError("adjacency must be square")
+            adj = adjacency if adjacency.dtype == np.float64 else sp.csr_matrix(adjacency, dtype=np.float64)
+            deg0 = np.asarray(adj.sum(axis=1)).ravel() if degree is None else np.asarray(degree, dtype=np.float64)
+            self.parts = GraphParts(adj.shape[0], 0, adj, adj.shape[0], deg0, colnorm)
+        self.n = self.parts.n
+        deg = self.parts.degree() if not self.parts.plain else np.asarray(self.parts.base_degree, dtype=np.float64)
         self.degree = deg
         self.dangling = deg <= 0
         safe = np.where(self.dangling, 1.0, deg)
@@ -62,7 +69,11 @@ class PPRSolver:
         self._torch_sym: Any = None
         self._torch_sym32: Any = None
         self._push: Any = None
-        self._colnorm = colnorm
+
+    @property
+    def adj(self) -> sp.csr_matrix:
+        """The whole weighted adjacency as one CSR (merged on first use for a living index)."""
+        return self.parts.merged()
 
     @property
     def push(self) -> Any:
@@ -70,7 +81,7 @@ class PPRSolver:
         if self._push is None:
             from hippo.graph.push import PushSolver
 
-            self._push = PushSolver(self.adj, self.degree, colnorm=self._colnorm)
+            self._push = PushSolver(self.parts)
         return self._push
 
     @property

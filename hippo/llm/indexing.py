@@ -117,23 +117,27 @@ class LLMIndexReport:
 
 
 def _read_live(out: Path) -> tuple[dict[str, Any], list[Passage], dict[str, Extraction]] | None:
-    """(manifest, passages, extraction by passage id) of the live index at ``out``, or None."""
-    from hippo.store import current_generation, read_index_files
+    """(manifest, live passages, extraction by passage id) of the index at ``out``, or None."""
+    from hippo.live.snapshot import Snapshot
+    from hippo.store import read_manifest
 
-    if not out.is_dir() or current_generation(out) is None:
+    if not out.is_dir() or read_manifest(out) is None:
         return None
-    files = read_index_files(out)
+    snap = Snapshot.open(out)
     try:
-        passages = [Passage(p["id"], p["content"], p["title"]) for p in files.jsonl("passages.jsonl")]
+        records = [r for v in snap.views for r in v.extractions()]
+        alive = snap.passage_alive
+        rows = [p for p in range(snap.n_passages) if alive is None or alive[p]]
+        passages = [Passage(snap.passage_ids[p], snap.passage_contents[p], snap.passage_titles[p]) for p in rows]
         extractions = {
             e["passage_id"]: Extraction(
                 e["passage_id"], tuple(e["entities"]), tuple((str(s), str(r), str(o)) for s, r, o in e["triples"])
             )
-            for e in files.jsonl("extractions.jsonl")
+            for e in records
         }
-        return files.manifest, passages, extractions
+        return snap.manifest, passages, extractions
     finally:
-        files.close()
+        snap.close()
 
 
 def _write_side_files(out: Path, model: str, failures: Sequence[ExtractionFailure], total: int) -> tuple[Path, Path | None]:
@@ -188,7 +192,7 @@ def index_with_llm(
     passages = read_corpus(corpus) if isinstance(corpus, (str, Path)) else dedupe_passages(corpus)
     reused = 0
     live = None if rebuild else _read_live(root)
-    built_with = live[0].get("extractor", {}).get("name") if live is not None else None
+    built_with = (live[0].get("extractor") or {}).get("name") if live is not None else None
     if built_with is not None and built_with != extractor.name:
         raise HippoError(
             f"{root} was built with extractor {built_with}, not {extractor.name}; add to it with the same "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -33,37 +34,74 @@ class IndexLockedError(HippoError):
     """Another process is writing the index directory."""
 
 
-@contextlib.contextmanager
-def writer_lock(directory: str | Path) -> Iterator[None]:
-    """Hold the exclusive writer lock of ``directory`` (created if missing); a second writer
-    fails at once with :class:`IndexLockedError` naming the holder's PID. Re-entrant."""
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    key = root.resolve()
-    if key in _HELD:
-        yield
-        return
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            who = f"PID {holder}" if holder else "another process"
-            raise IndexLockedError(
-                f"{root} is locked by {who}, which is writing it (hippo index or hippo delete); "
-                f"wait for it to finish, or stop that process (its lock goes with it)"
-            ) from None
+class WriterLock:
+    """The exclusive writer lock of an index directory, held from :meth:`acquire` to
+    :meth:`release` (a writable engine holds it for its lifetime)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.root = Path(directory)
+        self._fd: int | None = None
+        self._key: Path | None = None
+
+    def acquire(self, timeout: float = 0.0) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds for another writer to finish; then
+        fail with :class:`IndexLockedError` naming the holder's PID. A no-op when this process
+        already holds it (the lock is re-entrant)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        key = self.root.resolve()
+        if key in _HELD:
+            return
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f"PID {holder}" if holder else "another process"
+                waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
+                raise IndexLockedError(
+                    f"{self.root} is locked by {who}, which is writing it{waited}; wait for it to finish, "
+                    f"or stop that process (its lock goes with it)"
+                ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD.add(key)
+        self._fd, self._key = fd, key
+
+    def release(self) -> None:
+        """Give the lock up (idempotent; only the acquiring object releases it)."""
+        if self._fd is None:
+            return
+        _HELD.discard(self._key)
         try:
-            yield
+            os.ftruncate(self._fd, 0)
         finally:
-            _HELD.discard(key)
-            os.ftruncate(fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+
+@contextlib.contextmanager
+def writer_lock(directory: str | Path, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``directory`` (created if missing); a second writer
+    waits up to ``timeout`` seconds, then fails with :class:`IndexLockedError` naming the
+    holder's PID. Re-entrant."""
+    lock = WriterLock(directory)
+    lock.acquire(timeout)
+    try:
+        yield
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        lock.release()
 
 
 def holds_writer_lock(directory: str | Path) -> bool:
