@@ -82,13 +82,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def index_ids(path: Path) -> tuple[set[str], list[str]]:
-    """Passage ids of an index read from disk, and the files whose digest is wrong."""
-    from hippo.store import read_index_files
+    """Live passage ids of an index read from disk, and the files whose digest is wrong."""
+    from serve_proc import index_state
 
-    files = read_index_files(path)
-    try:
-        ids = set(files.strings("passage_ids")) if files.has("passage_ids.off.npy") else {
-            r["id"] for r in files.jsonl("passages.jsonl")}
-        return ids, files.verify()
-    finally:
-        files.close()
+    return index_state(path)

@@ -336,6 +336,7 @@ class Engine:
         if self._entity_vectors is None:
             base, later = self.snapshot.vectors("entity")
             parts = [np.asarray(base, dtype=np.float32)] + ([later] if later is not None else [])
+            parts = [x for x in parts if len(x)] or parts[:1]  # an empty base (create=True) has no columns
             self._entity_vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         sims = np.einsum("ed,md->me", self._entity_vectors, np.asarray(vectors, dtype=np.float32))
         alive = self.snapshot.entity_alive

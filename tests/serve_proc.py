@@ -108,3 +108,18 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+
+
+def index_state(path: Path) -> tuple[set[str], list[str]]:
+    """The live passage ids of the index at ``path`` read from disk (its last commit), and the
+    files whose sha256 differs from the one recorded when they were written."""
+    from hippo.live.snapshot import Snapshot
+
+    snap = Snapshot.open(path)
+    try:
+        alive = snap.passage_alive
+        ids = {pid for i, pid in enumerate(snap.passage_ids) if alive is None or bool(alive[i])}
+        bad = [b for view, entry in zip(snap.views, snap.manifest["segments"]) for b in view.files.verify(entry)]
+        return ids, bad
+    finally:
+        snap.close()

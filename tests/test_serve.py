@@ -19,9 +19,8 @@ pytest.importorskip("mcp")
 import hippo  # noqa: E402
 from hippo.cli.main import main  # noqa: E402
 from hippo.client import ServerError  # noqa: E402
-from hippo.store import read_index_files  # noqa: E402
 from hippo.types import QueryResult  # noqa: E402
-from serve_proc import HASHING, KEY_A, KEY_B, KEY_METRICS, KEY_READER, ServerProcess, write_keys  # noqa: E402
+from serve_proc import HASHING, KEY_A, KEY_B, KEY_METRICS, KEY_READER, ServerProcess, index_state, write_keys  # noqa: E402
 
 ALICE = [
     {"title": "Alice Smith", "text": "Alice Smith was born in Paris. She founded Acme Corp."},
@@ -159,29 +158,50 @@ def test_update_conflict_and_delete(http: httpx.Client, server: ServerProcess) -
     assert http.request("DELETE", ns, json={"ids": ["n2"]}, headers=h).json()["deleted"] == ["n2"]
     assert http.get("/v1/ns/alice-edit", headers=h).json()["counts"]["passages"] == 1
     assert http.request("DELETE", ns, json={"ids": ["n1"]}, headers=h).status_code == 200  # the last one
-    assert http.get("/v1/ns/alice-edit", headers=h).status_code == 404
-    assert not (server.root / "alice-edit").exists()
+    assert http.get("/v1/ns/alice-edit", headers=h).json()["counts"]["passages"] == 0  # an empty index stays
+    r = http.get("/v1/ns/alice-edit/retrieve", params={"q": "When is the meeting?"}, headers=h).json()
+    assert r["hits"] == [] and r["mode"] == "empty"
+    assert http.post(ns, json={"passages": [{"id": "n3", "text": "The meeting moved to Oslo."}]}, headers=h).status_code == 200
+    hits = http.get("/v1/ns/alice-edit/retrieve", params={"q": "Where did Zed Quux move?", "k": 2}, headers=h).json()["hits"]
+    assert [x["passage_id"] for x in hits] == ["n3"]
+
+
+def test_metadata_is_stored_and_returned_on_hits(http: httpx.Client) -> None:
+    ns, h = "/v1/ns/alice-meta/passages", auth(KEY_A)
+    meta = {"source": "notes/2024-05.md", "headings": ["May", "Travel"], "span": [10, 52], "document_id": "doc-7",
+            "mood": {"score": 0.8}}
+    assert http.post(ns, json={"passages": [{"id": "m1", "text": "Kim flew to Lima on May 3.", "metadata": meta}]},
+                     headers=h).status_code == 200
+    hit = http.get("/v1/ns/alice-meta/retrieve", params={"q": "Where did Kim fly?"}, headers=h).json()["hits"][0]
+    assert hit["passage_id"] == "m1" and hit["metadata"] == meta
+    assert (hit["source"], hit["headings"], hit["span"], hit["document_id"]) == (
+        "notes/2024-05.md", ["May", "Travel"], [10, 52], "doc-7")
+    bad = http.post(ns, json={"passages": [{"text": "Kim flew home.", "metadata": {"span": "10-52"}}]}, headers=h)
+    assert bad.status_code == 422 and '"span"' in bad.json()["detail"]
+    assert http.get("/v1/ns/alice-meta", headers=h).json()["counts"]["passages"] == 1
 
 
 def test_readers_pick_up_commits_of_another_process(http: httpx.Client, server: ServerProcess) -> None:
-    from hippo.corpus import make_passage
     from hippo.embed.hashing import HashingEmbedder
-    from hippo.indexer import build_index
 
     h = auth(KEY_A)
-    assert http.post("/v1/ns/alice-ext/passages", json={"passages": [{"text": "Hana paints murals in Kyoto."}]},
-                     headers=h).status_code == 200
-    assert http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 1
-    # another process (here: this test, as `hippo index --update` would) commits to the namespace's folder
-    build_index([make_passage("Ivan repairs clocks in Tartu.", id="ext-1")], server.root / "alice-ext",
-                embedder=HashingEmbedder(64))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 2:
-            break
-        time.sleep(0.2)
-    hits = http.get("/v1/ns/alice-ext/retrieve", params={"q": "Who repairs clocks?", "k": 1}, headers=h).json()["hits"]
-    assert hits[0]["passage_id"] == "ext-1"
+    folder = server.root / "alice-ext"
+    # another process (here: this test, as `hippo add` would) creates and writes the namespace's index
+    with hippo.open_index(folder, writable=True, create=True, embedder=HashingEmbedder(64),
+                          config=hippo.load_config().replace({"embed.model": "hashing:64"})) as mem:
+        mem.add([{"id": "ext-0", "text": "Hana paints murals in Kyoto."}])
+        assert http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 1
+        blocked = http.post("/v1/ns/alice-ext/passages", json={"passages": [{"text": "Lea rows."}]}, headers=h)
+        assert blocked.status_code == 409 and blocked.json()["title"] == "Locked"  # the other writer holds the lock
+        mem.add([{"id": "ext-1", "text": "Ivan repairs clocks in Tartu."}])
+        # the very next read sees it (runtime.refresh_seconds = 0: every read checks CURRENT)
+        hits = http.get("/v1/ns/alice-ext/retrieve", params={"q": "Who repairs clocks?", "k": 1}, headers=h).json()["hits"]
+        assert hits[0]["passage_id"] == "ext-1"
+        mem.delete(["ext-1"])
+        hits = http.get("/v1/ns/alice-ext/retrieve", params={"q": "Who repairs clocks?", "k": 2}, headers=h).json()["hits"]
+        assert [x["passage_id"] for x in hits] == ["ext-0"]
+    assert http.post("/v1/ns/alice-ext/passages", json={"passages": [{"text": "Lea rows."}]}, headers=h).status_code == 200
+    assert http.get("/v1/ns/alice-ext", headers=h).json()["counts"]["passages"] == 2
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_trace(http: httpx.Client, server: ServerProcess) -> None:
@@ -189,16 +209,14 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(http: httpx.Client
     assert http.post("/v1/ns/alice-broken/passages", json={"passages": [{"text": "Jon sells maps."}]},
                      headers=h).status_code == 200
     folder = server.root / "alice-broken"
-    (folder / "gen-000099").mkdir()  # a generation without its manifest: a broken index
-    (folder / "CURRENT").write_text("gen-000099\n")
-    time.sleep(1.2)  # the server looks for new commits once a second
+    (folder / "CURRENT").write_text('{"format": "hippo-index", "generation": 9')  # a torn manifest: a broken index
     r = http.get("/v1/ns/alice-broken/retrieve", params={"q": "maps"}, headers=h)
     assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
     assert problem["request_id"] == r.headers["x-request-id"] and "Traceback" not in r.text
     time.sleep(0.2)
     logged = [json.loads(x) for x in server.log().splitlines() if problem["request_id"] in x and '"trace"' in x]
-    assert logged and "manifest.json is missing" in logged[0]["error"]
+    assert logged and "CURRENT is not valid JSON" in logged[0]["error"]
 
 
 def test_read_only_key_cannot_write(http: httpx.Client, alice: list[str]) -> None:
@@ -296,9 +314,8 @@ def test_client_disconnecting_mid_request_leaves_nothing_half_written(server: Se
         time.sleep(0.2)
     info = http.get("/v1/ns/alice-cut", headers=h).json()
     assert info["counts"]["passages"] == 3
-    files = read_index_files(server.root / "alice-cut")
-    assert files.verify() == []
-    files.close()
+    ids, bad = index_state(server.root / "alice-cut")
+    assert ids == {"d0", "d1", "d2"} and bad == []
 
 
 def _reader(body: dict[str, object]) -> str | None:
@@ -425,10 +442,8 @@ def test_graceful_shutdown_finishes_or_rejects_writes(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert all(code in (200, 503, -1) for code in outcomes), outcomes
-    files = read_index_files(tmp_path / "root" / "alice")
-    assert files.verify() == []
-    stored = set(files.strings("passage_ids"))
-    files.close()
+    stored, bad = index_state(tmp_path / "root" / "alice")
+    assert bad == []
     for i in range(3):  # each request is either wholly in the index or not at all
         assert len({f"s{i}-{j}" for j in range(3)} & stored) in (0, 3)
     assert outcomes.count(200) <= len(stored) // 3

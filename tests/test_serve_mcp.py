@@ -42,7 +42,7 @@ async def _session(url: str, key: str) -> dict[str, Any]:
         tools = (await c.list_tools()).tools
         out["tools"] = {t.name: t for t in tools}
         r = await c.call_tool("remember", {"namespace": "alice-mcp", "text": "Erin Walsh keeps bees in Cork.",
-                                           "title": "Erin"})
+                                           "title": "Erin", "metadata": {"source": "chat", "turn": 4}})
         out["remember"] = r
         await c.call_tool("remember", {"namespace": "alice-mcp", "text": "Cork is a city in Ireland."})
         out["recall"] = await c.call_tool("recall", {"namespace": "alice-mcp", "query": "Who keeps bees?", "k": 2})
@@ -73,6 +73,7 @@ def test_mcp_over_streamable_http(server: ServerProcess) -> None:
     assert not out["remember"].is_error and stored["namespace"] == "alice-mcp" and len(stored["ids"]) == 1
     recalled = out["recall"].structured_content
     assert recalled["memories"][0]["id"] == stored["ids"][0] and "bees" in recalled["memories"][0]["text"]
+    assert recalled["memories"][0]["metadata"] == {"source": "chat", "turn": 4}
     explained = out["explain"].structured_content
     assert explained["mode"] in ("ppr", "dense") and "facts" in explained and "seeds" in explained
     assert out["list"].structured_content["namespaces"] == ["alice-mcp"]

@@ -23,7 +23,7 @@ keys file (--keys FILE, or the JSON itself in $HIPPO_SERVE_KEYS):
 endpoints (OpenAPI at /docs):
   GET    /v1/ns                          namespaces this key reaches
   GET    /v1/ns/{ns}                     info: counts, embedder, extractor, config
-  POST   /v1/ns/{ns}/passages            {"passages": [{"text", "title"?, "id"?}]} -> {"ids": [...]} once durable
+  POST   /v1/ns/{ns}/passages            {"passages": [{"text", "title"?, "id"?, "metadata"?}]} -> {"ids": [...]} once durable
   PUT    /v1/ns/{ns}/passages            the same, replacing passages whose id exists
   DELETE /v1/ns/{ns}/passages            {"ids": [...]}
   GET    /v1/ns/{ns}/retrieve?q=...&k=5  {"hits": [{"passage_id", "title", "content", "score", ...}], "facts", "seeds"}
@@ -35,11 +35,14 @@ endpoints (OpenAPI at /docs):
 
 namespaces: names of 1-64 characters a-z 0-9 _ -; each is an index folder under --root, created
 by its first write. Errors are JSON problem details (RFC 9457) without stack traces.
-concurrency: many readers (concurrent retrieves of a namespace share one batched call); one
-writer per namespace behind a bounded queue (503 when full); open namespaces are cached (LRU);
-one embedder and one spaCy pipeline are loaded at start and shared by all namespaces.
+concurrency: many readers (concurrent retrieves of a namespace share one batched call), each
+seeing every commit at its next read; one writer per namespace behind a bounded queue (503 when
+full), holding the index's writer lock while it is in use (--writer-idle); a write is one segment
+of the living index, durable when acknowledged; open namespaces are cached (LRU); one embedder
+and one spaCy pipeline are loaded at start and shared by all namespaces.
 shutdown (SIGINT/SIGTERM): new writes get 503, queued ones are rejected before they start,
-running ones finish; a write is atomic, so none is ever half-applied.
+running ones finish, then each writer waits for its background merge; a write is atomic, so
+none is ever half-applied.
 startup errors (missing or malformed keys, a key without namespaces, an unwritable root) print
 one line and exit 1. Logs are JSON lines on stderr.
 test-only: --set embed.model=hashing:64 serves with a deterministic bag-of-words embedder (no
@@ -87,6 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="answer each retrieve alone (default: concurrent retrieves of a namespace share one batch)")
     lim.add_argument("--write-threads", type=int, default=2, metavar="N", help="namespaces written at once (2)")
     lim.add_argument("--max-open", type=int, default=32, metavar="N", help="namespaces kept open, LRU (32)")
+    lim.add_argument("--writer-idle", type=float, default=60.0, metavar="S",
+                     help="seconds a namespace's writer holds its index (and writer lock) open after its last "
+                     "write (60)")
     lim.add_argument("--cache-mb", type=int, default=8192, metavar="MB",
                      help="index bytes the open namespaces may map before the LRU one closes (8192)")
     lim.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             max_k=args.max_k, rate=args.rate, burst=args.burst, read_timeout=args.read_timeout,
             write_timeout=args.write_timeout, write_queue=args.write_queue, read_threads=args.read_threads,
             batch_reads=args.batch_reads, write_threads=args.write_threads, max_engines=args.max_open,
-            cache_bytes=args.cache_mb << 20,
+            cache_bytes=args.cache_mb << 20, writer_idle=args.writer_idle,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -369,6 +369,7 @@ def create_app(
         for ns, depth in namespaces.queue_depth().items():
             metrics.queue.labels(ns).set(depth)
         metrics.engines.set(len(namespaces.engines))
+        metrics.writers.set(namespaces.open_writers())
         metrics.engine_bytes.set(namespaces.engines.nbytes)
         if service.batcher is not None:
             metrics.batches.set(service.batcher.batches)
@@ -401,6 +402,7 @@ def build_service(settings: ServeSettings, embedder: Embedder, llm: LLMClient | 
         settings.root, settings.config, embedder, llm=llm, query_overrides=llm_settings if llm is not None else None,
         max_engines=settings.limits.max_engines, max_bytes=settings.limits.cache_bytes,
         write_queue=settings.limits.write_queue, write_threads=settings.limits.write_threads,
+        writer_idle=settings.limits.writer_idle,
     )
     return Service(namespaces, settings.limits, llm is not None)
 

@@ -10,7 +10,7 @@ key in ``$HIPPO_API_KEY``, or full access when the server has no keys).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -47,6 +47,8 @@ class Memory(BaseModel):
     title: str
     text: str
     score: float = Field(description="Relevance; higher is better. Only the order matters.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="What was stored with the memory (remember's "
+                                     "metadata).")
 
 
 class Recalled(BaseModel):
@@ -106,7 +108,8 @@ class Namespaces(BaseModel):
 
 
 def _memories(result: QueryResult) -> list[Memory]:
-    return [Memory(id=h.passage_id, title=h.title, text=h.content, score=h.score) for h in result.hits]
+    return [Memory(id=h.passage_id, title=h.title, text=h.content, score=h.score, metadata=dict(h.metadata))
+            for h in result.hits]
 
 
 def build_mcp(service: Service, grant_for: Callable[[Context], Grant]) -> MCPServer:
@@ -134,12 +137,15 @@ def build_mcp(service: Service, grant_for: Callable[[Context], Grant]) -> MCPSer
                                     description="Optional short title (e.g. the topic or a person's name).")] = "",
         id: Annotated[str, Field(max_length=256, description="Optional id to give the memory; storing again with the "
                                  "same id and other text is refused.")] = "",
+        metadata: Annotated[dict[str, Any] | None, Field(description="Optional JSON object stored with the memory and "
+                                                         "returned by recall (e.g. source, date, speaker).")] = None,
     ) -> Stored:
         """Store a memory in a namespace so that recall can find it later.
 
         Call once per distinct memory. The memory is durable when this returns. Storing the same text twice
         keeps one copy. Returns the memory's id."""
-        item = {"text": text, "title": title, **({"id": id} if id else {})}
+        item: dict[str, Any] = {"text": text, "title": title, **({"id": id} if id else {}),
+                                **({"metadata": metadata} if metadata else {})}
 
         async def call(grant: Grant) -> Stored:
             return Stored(namespace=namespace, ids=await service.add(grant, namespace, [item]))

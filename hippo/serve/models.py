@@ -34,8 +34,9 @@ class PassageIn(_Strict):
     title: str = Field("", max_length=MAX_TITLE_CHARS, description="Optional title; stored as the first line.")
     id: PassageId | None = Field(None,
                            description="Optional id; default: a hash of the content, so the same text gets the same id.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON facts about the passage (kept once the "
-                                     "index format stores them).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON facts about the passage (source, date, "
+                                     "...), stored with it and returned on its hits. The keys document_id, source, "
+                                     "headings and span also fill the hit's citation fields.")
 
 
 class PassagesIn(_Strict):

@@ -66,6 +66,8 @@ class Metrics:
         self.passages = Gauge("hippo_namespace_passages", "Passages in a namespace (open namespaces)", ["namespace"],
                               registry=self.registry)
         self.engines = Gauge("hippo_open_namespaces", "Namespaces with an open engine", registry=self.registry)
+        self.writers = Gauge("hippo_open_writers", "Namespaces whose writer holds its index open",
+                             registry=self.registry)
         self.engine_bytes = Gauge("hippo_open_index_bytes", "Bytes of index files the open namespaces map",
                                   registry=self.registry)
         self.batches = Gauge("hippo_read_batches", "Batched retrieve calls made for single retrieves",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -18,7 +18,7 @@ import anyio.to_thread
 from hippo.engine import RETRIEVERS, Engine
 from hippo.serve.batching import ReadBatcher
 from hippo.serve.keys import Grant, check_namespace
-from hippo.serve.namespaces import Namespaces
+from hippo.serve.namespaces import Namespaces, passages
 from hippo.serve.problems import Problem, forbidden
 from hippo.serve.settings import Limits
 from hippo.types import Answer, QueryResult
@@ -77,7 +77,7 @@ class Service:
     async def _retrieve_batch(self, namespace: str, queries: list[str], k: int, retriever: str) -> list[QueryResult]:
         def run() -> list[QueryResult]:
             engine = self.ns.reader(namespace)
-            if engine is None:
+            if engine is None or not passages(engine):
                 return [QueryResult(q, retriever, "empty", ()) for q in queries]
             return engine.retrieve_many(queries, k, retriever)
 
@@ -112,8 +112,8 @@ class Service:
 
         def run() -> Answer:
             engine = self.ns.reader(namespace)
-            if engine is None:
-                raise Problem(404, "Empty Namespace", f"namespace {namespace!r} holds no passages yet")
+            if engine is None or not passages(engine):
+                raise Problem(404, "Empty Namespace", f"namespace {namespace!r} holds no passages")
             return engine.answer(question, k, retriever)
 
         return await self._read(run)
@@ -125,8 +125,8 @@ class Service:
         def run() -> dict[str, Any]:
             engine = self.ns.reader(namespace)
             if engine is None:
-                raise Problem(404, "Empty Namespace", f"namespace {namespace!r} holds no passages yet; "
-                              f"the first write creates it")
+                raise Problem(404, "No Such Namespace", f"namespace {namespace!r} does not exist yet; "
+                              f"its first write creates it")
             data = engine.info()
             data.pop("path", None)  # the server's file system is not the client's business
             return {"namespace": namespace, **data}
@@ -134,7 +134,7 @@ class Service:
         return await self._read(run)
 
     def namespaces(self, grant: Grant) -> list[str]:
-        """The namespaces holding passages that ``grant`` reaches."""
+        """The namespaces (made by their first write) that ``grant`` reaches."""
         return grant.visible(self.ns.names())
 
     async def add(self, grant: Grant, namespace: str, passages: Sequence[Mapping[str, Any]],
@@ -146,7 +146,7 @@ class Service:
         if len(passages) > self.limits.max_passages:
             raise Problem(413, "Too Many Passages", f"{len(passages)} passages in one request; at most "
                           f"{self.limits.max_passages} (split the batch)")
-        return await self._write(namespace, "add", list(passages), update)
+        return await self._write(self.ns.add(namespace, passages, update))
 
     async def delete(self, grant: Grant, namespace: str, ids: Sequence[str]) -> list[str]:
         """Delete passages by id (all known, or nothing is deleted)."""
@@ -155,11 +155,11 @@ class Service:
             raise Problem(422, "No Ids", "give at least one passage id")
         if len(ids) > self.limits.max_passages:
             raise Problem(413, "Too Many Ids", f"{len(ids)} ids in one request; at most {self.limits.max_passages}")
-        return await self._write(namespace, "delete", list(ids), False)
+        return await self._write(self.ns.delete(namespace, ids))
 
-    async def _write(self, namespace: str, op: str, payload: list[Any], update: bool) -> list[str]:
+    async def _write(self, write: Awaitable[list[str]]) -> list[str]:
         try:
-            return await asyncio.wait_for(self.ns.write(namespace, op, payload, update), self.limits.write_timeout)
+            return await asyncio.wait_for(write, self.limits.write_timeout)
         except asyncio.TimeoutError:
             raise Problem(504, "Timeout", f"the write did not finish within {self.limits.write_timeout:g} s; it may "
                           f"still complete: read back, or send it again (adding the same ids twice is harmless)") from None

@@ -51,6 +51,8 @@ class Limits:
     """Namespaces kept open (LRU)."""
     cache_bytes: int = 8 << 30
     """Bytes of index files the open namespaces may map before the least recently used closes."""
+    writer_idle: float = 60.0
+    """Seconds a namespace's writer keeps its index (and writer lock) open after its last write."""
 
     def __post_init__(self) -> None:
         for name, cap in (("max_passages", MAX_PASSAGES), ("max_queries", MAX_QUERIES), ("max_k", MAX_K)):
