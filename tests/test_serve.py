@@ -479,3 +479,54 @@ def test_real_default_pipeline(tmp_path: Path) -> None:
         loads = [x for x in srv.log().splitlines() if "Load pretrained SentenceTransformer" in x]
         assert len(loads) <= 1  # the model is loaded once per server process
 
+
+
+def test_reads_stay_consistent_while_writes_merge_and_compact(tmp_path: Path) -> None:
+    """Readers share an engine while the writer commits and its background policy merges and
+    compacts (which renumbers rows): every hit must still be the passage its id names."""
+    import asyncio
+
+    from hippo.store import read_history
+
+    keys = write_keys(tmp_path / "keys.json")
+    policy = ["--set", "runtime.compact_min_rows=0", "--set", "runtime.compact_ratio=0.5", "--set", "runtime.max_segments=3"]
+    written: dict[str, str] = {}
+    statuses: list[int] = []
+    checked = [0]
+
+    async def run(url: str) -> None:
+        done = asyncio.Event()
+        async with httpx.AsyncClient(base_url=url, headers=auth(KEY_A), timeout=60) as c:
+            async def writer() -> None:
+                for i in range(24):
+                    text = f"Person{i} Vale lives in City{i}."
+                    written[f"c{i}"] = text  # readers may see it before the answer arrives
+                    r = await c.post("/v1/ns/alice-churn/passages", json={"passages": [{"id": f"c{i}", "text": text}]})
+                    statuses.append(r.status_code)
+                    if i % 4 == 3:  # tombstones too
+                        r = await c.request("DELETE", "/v1/ns/alice-churn/passages", json={"ids": [f"c{i - 2}"]})
+                        statuses.append(r.status_code)
+                done.set()
+
+            async def reader(seed: int) -> None:
+                n = seed
+                while not done.is_set():
+                    n += 7
+                    r = await c.get("/v1/ns/alice-churn/retrieve", params={"q": f"Where does Person{n % 24} Vale live?",
+                                                                           "k": 3})
+                    statuses.append(r.status_code)
+                    for hit in r.json().get("hits", []):
+                        assert written.get(hit["passage_id"]) == hit["content"], hit
+                        checked[0] += 1
+
+            await asyncio.gather(writer(), *(reader(s) for s in range(6)))
+
+    with ServerProcess(tmp_path / "root", "--keys", str(keys), "--rate", "0", *HASHING, *policy) as srv:
+        asyncio.run(run(srv.url))
+        info = httpx.get(srv.url + "/v1/ns/alice-churn", headers=auth(KEY_A)).json()
+    assert set(statuses) == {200} and checked[0] > 50
+    assert info["counts"]["passages"] == 24 - 6
+    operations = [h["operation"] for h in read_history(tmp_path / "root" / "alice-churn")]
+    assert "compact" in operations, operations
+    ids, bad = index_state(tmp_path / "root" / "alice-churn")
+    assert bad == [] and ids == set(written) - {f"c{i - 2}" for i in range(3, 24, 4)}
