@@ -25,7 +25,11 @@ KEYS = {BENCH_KEY: {"namespaces": ["*"], "write": True, "metrics": True, "name":
 
 def base_index(work: Path) -> Path:
     """MuSiQue-100 indexed with the recorded OpenIE and MiniLM (built once under ``work``)."""
+    from hippo.store import is_format1
+
     out = work / "base" / "musique"
+    if (out / "CURRENT").exists() and is_format1(out):  # built before the living index: build it anew
+        shutil.rmtree(out)
     if not (out / "CURRENT").exists():
         subprocess.run(
             [sys.executable, "-m", "hippo.cli.main", "index", str(MUSIQUE / "corpus.json"), "--out", str(out),

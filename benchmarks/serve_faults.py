@@ -9,6 +9,10 @@ SIGKILL at a random moment, ``--kills`` times, restarting it each time. After ev
 index must pass its digest check and hold every write the server acknowledged; after every
 restart the server must serve (retrieve answers 200 and finds the last acknowledged write).
 
+``disconnect``: clients send a 3-passage write into MuSiQue-100 and go away mid-request, half of
+them after half the body (nothing may be written), half after the whole body at a random moment
+before the answer (the write must land whole, never in part).
+
 ``disk`` (needs root for ``mount``): the server's root is a small tmpfs; the disk is filled up to
 a few KiB; writes must be answered 507 with nothing written, reads must go on, the index must
 stay intact; after space is freed, writes succeed again.
@@ -20,8 +24,10 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -107,6 +113,54 @@ def kill_campaign(work: Path, kills: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _send_and_leave(port: int, data: bytes, linger: float) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(data)
+        time.sleep(linger)
+
+
+def disconnects(work: Path, trials: int, seed: int) -> dict[str, Any]:
+    """Clients that go away mid-request: half of them after half the body (nothing may be
+    written), half after the whole body, at a random moment before the answer (the write must
+    land whole). Each request writes 3 passages into MuSiQue-100; then the index is read from disk."""
+    rng = random.Random(seed)
+    root = fresh_root(work, "cut")
+    pool = wiki_passages()
+    srv = ServerProcess(root, "--keys", str(work / "cut-keys.json"), "--rate", "0", log=work / "cut-server.log").start(
+        timeout=300)
+    plan = []
+    try:
+        for t in range(trials):
+            half = t % 2 == 0
+            ids = [f"cut{t:02d}-{j}" for j in range(3)]
+            body = json.dumps({"passages": [{**pool[3 * t + j], "id": ids[j]} for j in range(3)]}).encode()
+            head = (f"POST /v1/ns/musique/passages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {BENCH_KEY}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+            linger = rng.uniform(0.0, 1.5)
+            _send_and_leave(srv.port, head + (body[: len(body) // 2] if half else body), linger)
+            plan.append({"ids": ids, "half_body": half, "left_after_s": round(linger, 2)})
+        time.sleep(2.0)
+        with httpx.Client(base_url=srv.url, headers=H, timeout=120) as c:  # wait for the queue to drain
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                depth = re.search(r'^hippo_write_queue_depth\{namespace="musique"\} (\S+)$', c.get("/metrics").text, re.M)
+                if depth is None or float(depth.group(1)) == 0:
+                    break
+                time.sleep(0.5)
+    finally:
+        code = srv.stop()
+    stored, bad = index_ids(root / "musique")
+    for p in plan:
+        p["stored"] = sum(i in stored for i in p["ids"])
+    halves = [p for p in plan if p["half_body"]]
+    wholes = [p for p in plan if not p["half_body"]]
+    shutil.rmtree(root, ignore_errors=True)
+    return {"trials": trials, "half_body_written": sum(p["stored"] > 0 for p in halves), "half_body": len(halves),
+            "whole_body_written_whole": sum(p["stored"] == 3 for p in wholes), "whole_body": len(wholes),
+            "partially_written": sum(0 < p["stored"] < 3 for p in plan), "corrupt_files": bad, "server_exit": code,
+            "trials_detail": plan}
+
+
 def _free(path: Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
@@ -170,7 +224,8 @@ def full_disk(work: Path, size_mb: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/serve-bench"))
-    ap.add_argument("--part", choices=["all", "kill", "disk"], default="all")
+    ap.add_argument("--part", choices=["all", "kill", "disk", "disconnect"], default="all")
+    ap.add_argument("--trials", type=int, default=20, help="disconnect trials")
     ap.add_argument("--kills", type=int, default=22)
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--disk-mb", type=int, default=24)
@@ -182,6 +237,10 @@ def main() -> None:
     if args.part in ("all", "kill"):
         result["kill"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part kill "
                           f"--kills {args.kills} --seed {args.seed}", **kill_campaign(args.work, args.kills, args.seed)}
+    if args.part in ("all", "disconnect"):
+        (args.work / "cut-keys.json").write_text(json.dumps(KEYS))
+        result["disconnect"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disconnect "
+                                f"--trials {args.trials} --seed {args.seed}", **disconnects(args.work, args.trials, args.seed)}
     if args.part in ("all", "disk"):
         result["disk"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disk "
                           f"--disk-mb {args.disk_mb}", **full_disk(args.work, args.disk_mb)}

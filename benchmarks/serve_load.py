@@ -102,6 +102,24 @@ async def run_load(url: str, pid: int, seconds: float, readers: int, n_small: in
                        "first": round(rss[0] if rss else 0, 1)}}
 
 
+def writes_alone(url: str, pool: list[dict[str, str]], n: int, log: Path) -> dict[str, Any]:
+    """``n`` one-passage writes into musique with nothing else running: the client's latency and
+    the server's own time for each (its ``write`` log lines: open + add, commit included)."""
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    ms = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {BENCH_KEY}"}, timeout=600) as c:
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = c.post("/v1/ns/musique/passages", json={"passages": [{**pool[i], "id": f"alone-{i:03d}"}]})
+            r.raise_for_status()
+            ms.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.5)
+    lines = [json.loads(x) for x in log.read_text().splitlines()[before:] if '"event": "write"' in x]
+    server = [x["write_ms"] for x in lines if x.get("namespace") == "musique"][-n:]
+    return {"writes": n, "client_ms": percentiles(ms), "server_write_ms": percentiles(server),
+            "first_write_ms": round(ms[0], 1), "first_open_ms": lines[0]["open_ms"] if lines else None}
+
+
 def _start(root: Path, work: Path, *extra: str) -> ServerProcess:
     return ServerProcess(root, "--keys", str(work / "load-keys.json"), "--rate", "0", *extra,
                          log=work / "load-server.log").start(timeout=300)
@@ -115,6 +133,8 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=20)
     ap.add_argument("--ab", type=float, default=0.0, metavar="SECONDS",
                     help="then run SECONDS without and SECONDS with read batching (a fresh server each) and compare")
+    ap.add_argument("--alone", type=int, default=30, metavar="N",
+                    help="first, N one-passage writes into musique with no other load (write cost alone)")
     ap.add_argument("--out", default="serve_load", help="results file stem under benchmarks/results/")
     args = ap.parse_args()
     root = fresh_root(args.work, "load")
@@ -131,6 +151,7 @@ def main() -> None:
             r = httpx.post(f"{srv.url}/v1/ns/small-{i:02d}/passages", json={"passages": chunk}, headers=h, timeout=600)
             r.raise_for_status()
         setup_s = time.perf_counter() - t0
+        alone = writes_alone(srv.url, pool[-args.alone:], args.alone, args.work / "load-server.log") if args.alone else None
         rss_before = rss_mb(srv.proc.pid)
         out = asyncio.run(run_load(srv.url, srv.proc.pid, args.seconds, args.readers, args.small, fresh, qs))
         acked = out.pop("acked")
@@ -147,9 +168,10 @@ def main() -> None:
     missing = [a for a in acked if a not in ids]
     result = {
         "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_load.py --work {args.work} --seconds {args.seconds:g}"
-                   + (f" --ab {args.ab:g}" if args.ab else ""),
+                   + (f" --ab {args.ab:g}" if args.ab else "") + f" --alone {args.alone}",
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "readers": args.readers, "writers": 1,
-        "small_namespaces": args.small, "setup_s": round(setup_s, 1), "rss_mb_before_load": round(rss_before, 1),
+        "small_namespaces": args.small, "setup_s": round(setup_s, 1), "writes_alone": alone,
+        "rss_mb_before_load": round(rss_before, 1),
         **out, "writes_acked": len(acked), "writes_missing_at_end": len(missing),
         "passages_at_end": info["counts"]["passages"], "last5_writes_found_by_retrieval": found,
         "index_files_corrupt": bad, "server_exit": code,

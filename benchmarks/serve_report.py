@@ -1,6 +1,9 @@
 """Write ``benchmarks/results/serve.md`` from the JSON results of the ``serve_*`` benchmarks.
 
     python benchmarks/serve_report.py [--load serve_load] [--faults serve_faults] [--fuzz serve_fuzz]
+                                      [--before serve_load-before-living]
+
+``--before`` names a load result to compare with (the same benchmark before the living index).
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ def load_section(d: dict[str, Any], title: str) -> list[str]:
             f"**{d['writes_missing_at_end']}**; passages at the end: {d['passages_at_end']}; the last 5 writes found by "
             f"retrieval: {d['last5_writes_found_by_retrieval']}/5; index files failing their digest: "
             f"{len(d['index_files_corrupt'])}.", ""]
+    alone = d.get("writes_alone")
+    if alone:
+        c, s = alone["client_ms"], alone["server_write_ms"]
+        out += [f"Write cost alone (before the load, nothing else running): {alone['writes']} one-passage writes into "
+                f"musique, client p50 / p95 / p99 {c['p50']} / {c['p95']} / {c['p99']} ms, the server's own time "
+                f"(extraction, embedding, synonymy, graph entries, commit) {s['p50']} / {s['p95']} / {s['p99']} ms; the "
+                f"first write (which opens the namespace's writer) {alone['first_write_ms']} ms, of which opening "
+                f"{alone['first_open_ms']} ms.", ""]
     ab = d.get("read_batching_ab")
     if ab:
         out += [f"Read batching, A/B in the same run ({ab['seconds_each']:g} s each, a fresh server each, same load):", "",
@@ -44,6 +55,33 @@ def load_section(d: dict[str, Any], title: str) -> list[str]:
             r = ab[label]["retrieve_musique"]
             out.append(f"| {label} | {ab[label]['reads_per_s']} | {r['p50']} / {r['p95']} / {r['p99']} | {ab[label]['errors']} |")
         out += ["", f"Batched / unbatched reads per second: **{ab['reads_per_s_ratio_batched_to_unbatched']}**.", ""]
+    return out
+
+
+def before_after(now: dict[str, Any], before: dict[str, Any], stem: str) -> list[str]:
+    """The same load before the living index (every write rewrote the whole index) and now."""
+    out = ["## Before and after the living index", "",
+           f"The same benchmark before the living index (`{before['command']}` on {before['date']}, load average "
+           f"{', '.join(map(str, before['machine']['load_average']))}; `{stem}.json`) and now. Runs on different days on "
+           f"a shared machine: compare the large ratios only.", "",
+           "| | before | now | now / before |", "|---|---|---|---|"]
+
+    def row(label: str, b: float, n: float) -> None:
+        out.append(f"| {label} | {b} | {n} | {round(n / b, 2) if b else '-'} |")
+
+    bw, nw = before["per_endpoint"]["add passage (writer)"], now["per_endpoint"]["add passage (writer)"]
+    row("writes acknowledged in the load", before["writes_acked"], now["writes_acked"])
+    row("write p50 ms (beside 16 readers)", bw["p50"], nw["p50"])
+    row("write p95 ms", bw["p95"], nw["p95"])
+    row("write p99 ms", bw["p99"], nw["p99"])
+    for op in ("retrieve musique", "retrieve small", "batch retrieve musique (4)"):
+        b, n = before["per_endpoint"][op], now["per_endpoint"][op]
+        row(f"{op}: per s", b["per_s"], n["per_s"])
+        row(f"{op}: p50 ms", b["p50"], n["p50"])
+        row(f"{op}: p99 ms", b["p99"], n["p99"])
+    row("setup: 20 namespaces x 25 passages, s", before["setup_s"], now["setup_s"])
+    row("server RSS max MiB", before["rss_mb"]["max"], now["rss_mb"]["max"])
+    out.append("")
     return out
 
 
@@ -58,6 +96,14 @@ def faults_section(d: dict[str, Any]) -> list[str]:
                 f"- Restarts that served (retrieve 200, and the last acknowledged write found): "
                 f"**{k['restarts_that_served']}/{k['restarts']}**; median start-up {k['median_startup_s']} s "
                 f"(model load included).", ""]
+    cut = d.get("disconnect")
+    if cut:
+        out += [f"`{cut['command']}`: clients that leave mid-request, each sending a 3-passage write into MuSiQue-100.", "",
+                f"- Left after half the body: {cut['half_body']}; written: **{cut['half_body_written']}**.",
+                f"- Left after the whole body, 0-1.5 s before the answer: {cut['whole_body']}; written whole: "
+                f"**{cut['whole_body_written_whole']}**.",
+                f"- Written in part: **{cut['partially_written']}**; index files failing their digest: "
+                f"{len(cut['corrupt_files'])}.", ""]
     disk = d.get("disk")
     if disk:
         codes = [w["status"] for w in disk["writes_on_full_disk"]]
@@ -89,14 +135,20 @@ def main() -> None:
     ap.add_argument("--load", nargs="*", default=["serve_load"])
     ap.add_argument("--faults", default="serve_faults")
     ap.add_argument("--fuzz", default="serve_fuzz")
+    ap.add_argument("--before", default="serve_load-before-living")
     args = ap.parse_args()
     lines = ["# hippo serve benchmarks", "",
              "Scripts: `benchmarks/serve_load.py`, `benchmarks/serve_faults.py`, `benchmarks/serve_fuzz.py` (each "
-             "starts a real `hippo serve` process on a loopback port); this page: `benchmarks/serve_report.py`.", ""]
+             "starts a real `hippo serve` process on a loopback port); this page: `benchmarks/serve_report.py`. "
+             "Writes go through the living index (one segment per write); the figures from before it are in "
+             "[serve-before-living.md](serve-before-living.md).", ""]
     for stem in args.load:
         d = _load(stem)
         if d:
             lines += load_section(d, f"Load ({stem})")
+            before = _load(args.before)
+            if before and stem == args.load[0]:
+                lines += before_after(d, before, args.before)
     for stem, section in ((args.faults, faults_section), (args.fuzz, fuzz_section)):
         d = _load(stem)
         if d:
