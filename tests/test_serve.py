@@ -530,3 +530,20 @@ def test_reads_stay_consistent_while_writes_merge_and_compact(tmp_path: Path) ->
     assert "compact" in operations, operations
     ids, bad = index_state(tmp_path / "root" / "alice-churn")
     assert bad == [] and ids == set(written) - {f"c{i - 2}" for i in range(3, 24, 4)}
+
+
+def test_a_format1_namespace_is_503_until_upgraded(http: httpx.Client, server: ServerProcess,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    folder = server.root / "alice-old"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "format1-tiny", folder)  # written before the living index
+    h = auth(KEY_A)
+    for r in (http.get("/v1/ns/alice-old/retrieve", params={"q": "Who founded Acme Corp?"}, headers=h),
+              http.post("/v1/ns/alice-old/passages", json={"passages": [{"text": "Nia sings."}]}, headers=h)):
+        assert r.status_code == 503 and r.json()["title"] == "Upgrade Needed" and "hippo upgrade" in r.json()["detail"]
+        assert str(server.root) not in r.text  # the server's paths are not the client's business
+    assert main(["upgrade", str(folder)]) == 0
+    capsys.readouterr()
+    r = http.get("/v1/ns/alice-old/retrieve", params={"q": "Who founded Acme Corp?", "k": 2}, headers=h)
+    assert r.status_code == 200 and len(r.json()["hits"]) == 2

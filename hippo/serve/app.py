@@ -331,6 +331,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with mcp.session_manager.run():
             service.ready = True
+            for name in namespaces.outdated():
+                log.warning("namespace %s holds a format-1 index (written before the living index) and is not served "
+                            "until upgraded: hippo upgrade %s", name, settings.root / name,
+                            extra={"event": "outdated", "namespace": name})
             log.info("serving", extra={"event": "start", "root": str(settings.root), "namespaces": len(namespaces.names()),
                                        "auth": settings.keys is not None})
             try:

@@ -35,7 +35,16 @@ from hippo.engine import Engine, open_index
 from hippo.protocols import Embedder, LLMClient
 from hippo.serve.keys import check_namespace
 from hippo.serve.problems import Problem
-from hippo.serve.writers import ExtractorCache, NamespaceWriter, add_job, delete_job, passages_of, write_opener
+from hippo.store import is_format1
+from hippo.serve.writers import (
+    ExtractorCache,
+    NamespaceWriter,
+    add_job,
+    check_format,
+    delete_job,
+    passages_of,
+    write_opener,
+)
 
 log = logging.getLogger("hippo.serve")
 FOLLOW_OVERRIDE = {"runtime.refresh_seconds": float("inf")}
@@ -91,6 +100,7 @@ class EngineCache:
         if cached is None:
             if not (path / "CURRENT").exists():
                 return None
+            check_format(path)
             return self._put(name, _Cached(self.opener(path), now))
         if not cached.engine.snapshot.changed():
             cached.checked = now
@@ -176,6 +186,10 @@ class Namespaces:
                 except Exception:  # a folder that is not a namespace (e.g. upper case): not served
                     continue
         return sorted(out)
+
+    def outdated(self) -> list[str]:
+        """Namespaces whose index predates the living index (they need ``hippo upgrade``)."""
+        return [n for n in self.names() if is_format1(self.root / n)]
 
     def reader(self, name: str) -> Engine | None:
         """The engine of ``name`` for reading; None when it has no index yet (blocking: call it

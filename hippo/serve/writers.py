@@ -34,11 +34,19 @@ from hippo.extract import make_extractor
 from hippo.live.memory import to_passages
 from hippo.protocols import Embedder, Extractor
 from hippo.serve.problems import Problem
-from hippo.store import read_manifest
+from hippo.store import is_format1, read_manifest
 from hippo.types import Passage
 
 log = logging.getLogger("hippo.serve")
 Job = Callable[[Engine], list[str]]
+
+
+def check_format(path: Path) -> None:
+    """503 for a namespace whose index predates the living index (format 1): its operator must
+    upgrade it (``hippo upgrade``) before it can be served."""
+    if is_format1(path):
+        raise Problem(503, "Upgrade Needed", f"namespace {path.name!r} holds an index written by an older hippo (format "
+                      f"1); the server's operator must run `hippo upgrade` on its folder; nothing was read or written")
 
 
 def _shown(ids: Sequence[str]) -> str:
@@ -201,6 +209,7 @@ def write_opener(config: Config, embedder: Embedder, extractors: ExtractorCache)
     server's embedder and a shared extractor."""
 
     def open_writer(path: Path) -> Engine:
+        check_format(path)
         manifest = read_manifest(path)
         if manifest is None:
             return open_index(path, writable=True, create=True, config=config, embedder=embedder,
