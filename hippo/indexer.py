@@ -36,7 +36,7 @@ from hippo.live.build import base_from_kb, library_versions, write_base
 from hippo.live.memory import MemoryWriter
 from hippo.live.writer import WriteReport
 from hippo.protocols import Embedder, Extractor
-from hippo.reuse import Progress, Stages
+from hippo.reuse import Progress, StageRunner, Stages
 from hippo.store import check_writable, read_manifest, writer_lock
 from hippo.store.workcache import WorkCache, settings_key
 from hippo.types import Passage
@@ -129,6 +129,7 @@ def build_index(
     progress: Progress | None = None,
     update: bool = False,
     rebuild: bool = False,
+    runner: StageRunner | None = None,
 ) -> BuildReport:
     """Index ``corpus`` (a path or passages) into the directory ``out``; see ``hippo index``.
 
@@ -139,7 +140,9 @@ def build_index(
     the existing index instead: a from-scratch build of ``corpus``, with any settings, replaces
     it. ``openie`` implies the precomputed extractor; ``extractor``/``embedder`` override the
     ones the config names. A write interrupted at any point leaves the previous index readable;
-    running it again finishes it, reusing the work already done.
+    running it again finishes it, reusing the work already done. ``runner`` computes the
+    missing extractions and vectors elsewhere (e.g. :class:`hippo.distributed.RayRunner`); the
+    index written is the same.
     """
     t0 = time.perf_counter()
     root = Path(out)
@@ -154,8 +157,8 @@ def build_index(
         manifest = read_manifest(root)
         if manifest is None or rebuild:
             config = config or load_config()
-            return _build_base(root, passages, config, extractor, embedder, progress, source, t0, manifest is not None)
-        mw = MemoryWriter.open(root, config=config, embedder=embedder, extractor=extractor, progress=progress)
+            return _build_base(root, passages, config, extractor, embedder, progress, source, t0, manifest is not None, runner)
+        mw = MemoryWriter.open(root, config=config, embedder=embedder, extractor=extractor, progress=progress, runner=runner)
         mw.background = False
         try:
             with mw.mutex:
@@ -177,11 +180,11 @@ def _report(root: Path, report: WriteReport, t0: float) -> BuildReport:
 
 def _build_base(
     root: Path, passages: list[Passage], config: Config, extractor: Extractor | None, embedder: Embedder | None,
-    progress: Progress | None, source: str, t0: float, rebuild: bool,
+    progress: Progress | None, source: str, t0: float, rebuild: bool, runner: StageRunner | None = None,
 ) -> BuildReport:
     """A from-scratch build of ``passages`` as the index's only segment."""
     make_x, make_e = model_factories(root, config, None, extractor, embedder)
-    stages = Stages(root, config, None, progress)
+    stages = Stages(root, config, None, progress, runner)
     extractions = stages.extract(passages, make_x)
     kb = build_kb(passages, extractions)
     fmt = config.embed.fact_format

@@ -60,20 +60,10 @@ class PreparedCorpus:
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first inconsistency."""
-        p, e, f = len(self.passage_ids), len(self.entity_names), len(self.fact_relations)
-        if len(self.passage_titles) != p or len(self.passage_contents) != p:
-            raise ValueError("passage ids, titles and contents differ in length")
-        if self.fact_subject.shape != (f,) or self.fact_object.shape != (f,):
-            raise ValueError(f"fact_subject/fact_object must have shape ({f},)")
-        if self.passage_fact_indptr.shape != (p + 1,) or self.passage_fact_indptr[-1] != len(self.passage_fact_indices):
-            raise ValueError("passage_fact_indptr must have P+1 entries ending at len(passage_fact_indices)")
-        for name, arr, rows in (("passage", self.passage_vectors, p), ("entity", self.entity_vectors, e), ("fact", self.fact_vectors, f)):
-            if arr.shape[0] != rows or arr.ndim != 2 or arr.shape[1] != int(self.embedder["dim"]):
-                raise ValueError(f"{name}_vectors has shape {arr.shape}, expected ({rows}, {self.embedder['dim']})")
-        for name, arr, bound in (("fact_subject", self.fact_subject, e), ("fact_object", self.fact_object, e),
-                                 ("passage_fact_indices", self.passage_fact_indices, f)):
-            if len(arr) and (int(arr.min()) < 0 or int(arr.max()) >= bound):
-                raise ValueError(f"{name} holds an index outside 0..{bound - 1}")
+        as_base(self).check()
+        for name, arr in (("passage", self.passage_vectors), ("entity", self.entity_vectors), ("fact", self.fact_vectors)):
+            if arr.shape[0] and arr.shape[1] != int(self.embedder["dim"]):
+                raise ValueError(f"{name}_vectors has shape {arr.shape}, expected (rows, {self.embedder['dim']})")
 
 
 def containment(c: PreparedCorpus) -> tuple[IntArray, IntArray, IntArray, IntArray]:

@@ -9,10 +9,10 @@ any point loses at most one checkpoint of work.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +26,34 @@ Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``; stages: extract, embed, synonymy, graph, write, commit."""
 
 
+class StageRunner(Protocol):
+    """Where the extract and embed stages compute their missing work (the hook for
+    :mod:`hippo.distributed`). Results may come back in any order; each is checkpointed
+    into the resume cache as it arrives."""
+
+    def extract(self, extractor: Extractor, parts: Sequence[Sequence[Passage]]) -> Iterator[tuple[Sequence[Passage], list[Extraction]]]:
+        """``(part, its extractions)`` for every part, as each finishes."""
+        ...
+
+    def embed(self, embedder: Embedder, parts: Sequence[Sequence[str]]) -> Iterator[tuple[Sequence[str], FloatArray]]:
+        """``(part, embedder.encode_documents(part))`` for every part, as each finishes."""
+        ...
+
+
+class LocalRunner:
+    """This process, part after part: what ``hippo index`` does without ``--ray``."""
+
+    def extract(self, extractor: Extractor, parts: Sequence[Sequence[Passage]]) -> Iterator[tuple[Sequence[Passage], list[Extraction]]]:
+        """Extract each part in turn."""
+        for part in parts:
+            yield part, extractor.extract(part)
+
+    def embed(self, embedder: Embedder, parts: Sequence[Sequence[str]]) -> Iterator[tuple[Sequence[str], FloatArray]]:
+        """Embed each part in turn (one ``encode_documents`` call per part)."""
+        for part in parts:
+            yield part, np.asarray(embedder.encode_documents(part), dtype=np.float32)
+
+
 @dataclass
 class Known:
     """Work an earlier index already did, for a rebuild to reuse: extractions by passage id
@@ -36,10 +64,15 @@ class Known:
 
 
 class Stages:
-    """One write's extract/embed/synonymy/graph stages with their reuse bookkeeping."""
+    """One write's extract and embed stages with their reuse bookkeeping; ``runner`` says where
+    the missing work is computed (this process, or a Ray cluster: :mod:`hippo.distributed`)."""
 
-    def __init__(self, root: Path, config: Config, prior: Known | None, progress: Progress | None) -> None:
+    def __init__(
+        self, root: Path, config: Config, prior: Known | None, progress: Progress | None,
+        runner: StageRunner | None = None,
+    ) -> None:
         self.root = root
+        self.runner: StageRunner = runner or LocalRunner()
         self.config = config
         self.prior = prior
         self.progress = progress
@@ -77,13 +110,13 @@ class Stages:
                     rest.append(p)
             self.stats["reused"]["extractions"] = len(todo) - len(rest)
             step = self.config.runtime.checkpoint_passages
-            for start in range(0, len(rest), step):
-                part = rest[start : start + step]
-                extractions = extractor.extract(part)
+            done = 0
+            for part, extractions in self.runner.extract(extractor, [rest[s : s + step] for s in range(0, len(rest), step)]):
                 cache.add_extractions(part, extractions)
                 out.update((e.passage_id, e) for e in extractions)
+                done += len(part)
                 if self.progress:
-                    self.progress("extract", min(start + step, len(rest)), len(rest))
+                    self.progress("extract", done, len(rest))
             self.stats["extracted"] = len(rest)
             self.extractor = extractor
         self.timings["extract"] = time.perf_counter() - t
@@ -111,13 +144,13 @@ class Stages:
             # are bit-identical to an uninterrupted run's.
             missing.sort(key=lambda s: (len(s), s))
             step = self.config.runtime.checkpoint_strings
-            for start in range(0, len(missing), step):
-                part = missing[start : start + step]
-                vecs = np.asarray(embedder.encode_documents(part), dtype=np.float32)
+            done = 0
+            for part, vecs in self.runner.embed(embedder, [missing[s : s + step] for s in range(0, len(missing), step)]):
                 cache.add_vectors(part, vecs)
                 known.update(zip(part, vecs))
+                done += len(part)
                 if self.progress:
-                    self.progress("embed", min(start + step, len(missing)), len(missing))
+                    self.progress("embed", done, len(missing))
             self.stats["embedded"] = len(missing)
         dim = len(next(iter(known.values()))) if known else 0
         out = np.zeros((len(texts), dim), dtype=np.float32)

@@ -23,5 +23,5 @@ def test_following_commits_does_not_keep_the_vectors_of_old_commits(tmp_path):
             q = f"Where does Human{i} Rhee work?"
             assert reader.retrieve(q, k=5).passage_ids == mem.retrieve(q, k=5).passage_ids  # it follows the writer
             gc.collect()
-            sizes.append(len(reader._scorer_cache))
+            sizes.append(len(reader._cache.scorer))
     assert max(sizes) <= 4, sizes  # base and later passage and fact vectors: not one more per commit

@@ -259,11 +259,11 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
     engine.ranker  # made on first use, with the searches
-    assert set(engine._ivf) == {"passage", "fact", "entity"}
+    assert set(engine._cache.ivf) == {"passage", "fact", "entity"}
     from hippo.retrieval.vectors import floor_rows
 
     files = engine.snapshot.base.files
-    for name, search in engine._ivf.items():  # the floor sample was stored by the build, not gathered at open
+    for name, search in engine._cache.ivf.items():  # the floor sample was stored by the build, not gathered at open
         assert files.has(f"{name}_vectors.floor.npy")
         assert np.array_equal(search._sample, np.asarray(floor_rows(files.array(f"{name}_vectors.npy")), np.float32))
     assert engine.ranker.fact_search is not None
@@ -275,6 +275,26 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     assert result.mode == "ppr" and len(result.hits) == 5
     dense = engine.retrieve("entity 3 d", k=5, retriever="dense")
     assert len(dense.hits) == 5
+    # a write to an index whose entities are searched approximately: the new entity's synonyms
+    # come from the base's IVF index (then exact cosines), and the new passage is found
+    from hippo.live.synonyms import EntitySearch
+    from hippo.testing import ScriptedExtractor
+
+    name = corpus.entity_names[int(twins[5, 0])]  # a planted near-duplicate pair: its twin is in the base
+    twin = corpus.entity_names[int(twins[5, 1])]
+    script = {"w": [(name + " ii", "is like", twin)]}
+
+    class TwinEmbedder(type(emb)):  # the new name embeds as the twin does: a certain synonym
+        def encode_documents(self, texts):
+            return np.stack([ev[int(twins[5, 1])] if t == name + " ii" else super(TwinEmbedder, self).encode_documents([t])[0]
+                             for t in texts])
+
+    with open_index(tmp_path / "idx", writable=True, embedder=TwinEmbedder(emb.dim), extractor=ScriptedExtractor(script)) as mem:
+        assert isinstance(mem._writer.writer.search, EntitySearch) and mem._writer.writer.search.ann_path is not None
+        ids = mem.add([{"title": "w", "text": f"{name} ii is like {twin}."}])
+        report = mem._writer.last_report
+        assert report.synonymy["candidates"] >= 1  # found through the IVF index
+        assert ids[0] in mem.retrieve(f"w\n{name} ii is like {twin}.", k=3, retriever="dense").passage_ids
 
 
 def test_fuse_top_equals_scoring_every_row():

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from hippo.cli.common import print_json
-from hippo.engine import describe
+from hippo.live.ranking import describe
 from hippo.errors import IndexFormatError
 from hippo.live.snapshot import Snapshot
 from hippo.store import read_history

@@ -23,6 +23,7 @@ Both accept a batch of reset vectors as the columns of an (n, B) array.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -31,6 +32,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from hippo.graph.overlay import GraphParts
+from hippo.threads import torch_threads_for
 
 F64 = npt.NDArray[np.float64]
 METHODS = ("cg", "power")
@@ -134,12 +136,12 @@ class PPRSolver:
         if np.any(total <= 0):
             raise ValueError("reset vector has no positive mass")
         v = v / total
-        if method == "cg":
-            pi = self._cg(v, damping, tol, max_iter)
-        elif method == "power":
-            pi = self._power(v, damping, tol, max_iter)
-        else:
+        if method not in ("cg", "power"):
             raise ValueError(f"unknown PageRank method {method!r}; valid: {', '.join(METHODS)}")
+        with torch_threads_for(v.shape[1]) if self.backend == "torch" else contextlib.nullcontext():
+            # A few resets run on one torch thread (hippo.threads): a single query's CG measured
+            # rank p50 53.7 -> 5.0 ms on MuSiQue-100 with the other core busy (docs/query-path.md).
+            pi = self._cg(v, damping, tol, max_iter) if method == "cg" else self._power(v, damping, tol, max_iter)
         return pi[:, 0] if squeeze else pi
 
     def _power(self, v: F64, damping: float, tol: float, max_iter: int) -> F64:

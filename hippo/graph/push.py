@@ -33,12 +33,13 @@ redone), down to a floor. Most queries are proved at a coarse ``eps``; near-ties
 place go to the floor. The residual is stored divided by the degree, so the threshold is the
 same ``eps`` for every node and each edge costs one random access.
 
-Not thread-safe: a solver reuses its work arrays (clearing only what a query touched), so
-give each thread its own :class:`PushSolver` or serialise calls.
+A solver reuses its work arrays (clearing only what a query touched), so concurrent calls of
+:meth:`PushSolver.run` take turns (a lock); a thread that wants its own pace makes its own solver.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,7 @@ class PushSolver:
         if colnorm is not None and colnorm.shape != self.indices.shape:
             raise ValueError(f"colnorm has shape {colnorm.shape}, the graph has {self.indices.shape[0]} adjacency entries")
         self._top_degree: dict[int, float] = {}
+        self._lock = threading.Lock()  # one run at a time: the work arrays are shared
         self._kernel = _compiled_kernel() if self.plain else _compiled_overlay_kernel()
         # a correction's negative entries can queue a node twice (its residual crosses eps, drops
         # below and crosses again before it is pushed): room for that, in pages touched only if used
@@ -142,6 +144,11 @@ class PushSolver:
         redone), down to ``eps``. :attr:`last_certified` says how it ended; most queries stop
         well above ``eps``.
         """
+        with self._lock:
+            return self._run(nodes, weights, damping, eps, refine_below, certify, eps_start)
+
+    def _run(self, nodes: npt.ArrayLike, weights: npt.ArrayLike, damping: float, eps: float, refine_below: int,
+             certify: int, eps_start: float | None) -> tuple[IntArray, F64]:
         if not 0.0 <= damping < 1.0:
             raise ValueError(f"damping must be in [0, 1), not {damping}")
         if eps <= 0:

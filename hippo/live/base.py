@@ -266,6 +266,8 @@ def _vector_member(vecs: Any, staged: Path, link: bool = False) -> Any:
     src = getattr(vecs, "filename", None)
     if src is None or not str(src).endswith(".npy") or getattr(vecs, "offset", None) is None:
         return np.asarray(vecs)
+    if Path(src).parent == staged.parent and Path(src).name.startswith("gathered-"):
+        return Path(src)  # gathered for this base (a compaction): moved in, not copied
     whole = np.load(src, mmap_mode="r")
     if whole.shape != vecs.shape or whole.dtype != vecs.dtype:
         return np.asarray(vecs)

@@ -67,10 +67,12 @@ def base_from_kb(
     )
 
 
-def live_base(snap: Snapshot) -> BaseInput:
+def live_base(snap: Snapshot, stage: Path | None = None) -> BaseInput:
     """The live passages of ``snap`` as a base: in row order, their facts and entities
     renumbered by first appearance (as :func:`hippo.kb.build_kb` numbers them), dead facts and
-    entities dropped, synonymy candidates between live entities kept."""
+    entities dropped, synonymy candidates between live entities kept. Vector sets of more than
+    :data:`GATHER_IN_FILE` bytes are gathered into ``.npy`` files in ``stage`` (when given),
+    not into memory."""
     alive = snap.passage_alive
     rows = np.arange(snap.n_passages) if alive is None else np.flatnonzero(alive)
     ptr, idx = snap.passage_facts
@@ -119,8 +121,8 @@ def live_base(snap: Snapshot) -> BaseInput:
         fact_subject=ent_new[subj[facts_kept]], fact_object=ent_new[obj[facts_kept]],
         passage_fact_indptr=new_ptr,
         passage_fact_indices=np.concatenate([np.zeros(0, np.int64), *new_idx]),
-        passage_vectors=_gather(snap, "passage", rows), entity_vectors=_gather(snap, "entity", ents_kept),
-        fact_vectors=_gather(snap, "fact", facts_kept),
+        passage_vectors=_gather(snap, "passage", rows, stage), entity_vectors=_gather(snap, "entity", ents_kept, stage),
+        fact_vectors=_gather(snap, "fact", facts_kept, stage),
         passage_meta=meta_strings(meta) if meta else (),
         extractions=extractions,
         synonyms=(ni[order], nj[order], sc[order]),
@@ -128,7 +130,11 @@ def live_base(snap: Snapshot) -> BaseInput:
     )
 
 
-def _gather(snap: Snapshot, which: str, rows: IntArray) -> Any:
+GATHER_IN_FILE = 1 << 28
+"""Vector sets larger than this (256 MB) are gathered into a staged file, not into memory."""
+
+
+def _gather(snap: Snapshot, which: str, rows: IntArray, stage: Path | None = None) -> Any:
     """Vectors of global ``rows`` (sorted ascending or not), in their order."""
     base, later = snap.vectors(which)
     n0 = base.shape[0]
@@ -136,7 +142,12 @@ def _gather(snap: Snapshot, which: str, rows: IntArray) -> Any:
     dtype = base.dtype if n0 else np.float32
     if later is None and len(rows) == n0 and np.array_equal(rows, np.arange(n0)):
         return base  # every row, in order: the base file as it is
-    out = np.empty((len(rows), dim), dtype=dtype)
+    out: Any
+    if stage is not None and len(rows) * dim * np.dtype(dtype).itemsize > GATHER_IN_FILE:
+        stage.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(stage / f"gathered-{which}_vectors.npy", mode="w+", dtype=dtype, shape=(len(rows), dim))
+    else:
+        out = np.empty((len(rows), dim), dtype=dtype)
     in_base = rows < n0
     step = 1 << 16
     sel = np.flatnonzero(in_base)
@@ -144,6 +155,8 @@ def _gather(snap: Snapshot, which: str, rows: IntArray) -> Any:
         out[sel[a : a + step]] = base[rows[sel[a : a + step]]]
     if later is not None and (~in_base).any():
         out[~in_base] = later[rows[~in_base] - n0]
+    if isinstance(out, np.memmap):
+        out.flush()
     return out
 
 

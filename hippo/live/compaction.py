@@ -135,7 +135,7 @@ def compact(mw: MemoryWriter) -> dict[str, Any]:
     staging = _Staging(root)
     try:
         t = time.perf_counter()
-        members, counts, stats = base_members(live_base(snap0), config.graph, staging.path / "stage")
+        members, counts, stats = base_members(live_base(snap0, staging.path / "stage"), config.graph, staging.path / "stage")
         dim = int(snap0.manifest.get("embedder", {}).get("dim", 0) or 0)
         meta = {"kind": "base", "first": [0, 0, 0], "rows": [counts["passages"], counts["entities"], counts["facts"]], "dim": dim}
         staged = write_segment(staging.path, 0, members, meta, folder=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hippo.config import Config, from_dict, load_config
+from hippo.config import Config, from_dict, load_config, with_query_overrides
 from hippo.corpus import make_passage
 from hippo.errors import HippoError, IndexFormatError
 from hippo.live.build import empty_base, write_base
@@ -80,6 +80,21 @@ def to_passages(items: Sequence[Mapping[str, Any] | Passage]) -> list[Passage]:
     return out
 
 
+def turn_items(items: Sequence[Mapping[str, Any] | Passage]) -> list[Mapping[str, Any] | Passage]:
+    """In a conversation index, dict items are turns (``{id?, speaker, session?, time?, text}`` or
+    OpenAI messages ``{role, content}``): they become the passages ``hippo index --format
+    conversation`` makes of them (ids, titles, speaker/session/time metadata)."""
+    from hippo.conversation import turn_passages, turns_from_records
+
+    if isinstance(items, (str, bytes)) or isinstance(items, Mapping):
+        return list(to_passages(items))  # the usual error
+    records = [item for item in items if isinstance(item, Mapping)]
+    if not records:
+        return list(items)
+    turns = iter(turn_passages(turns_from_records(records, where="add")))
+    return [next(turns) if isinstance(item, Mapping) else item for item in items]
+
+
 class MemoryWriter:
     """The writer of a writable engine (see the module docstring)."""
 
@@ -104,10 +119,11 @@ class MemoryWriter:
     def open(cls, root: Path, create: bool = False, config: Config | None = None, embedder: Embedder | None = None,
              wait: float = 0.0, extractor: Extractor | None = None,
              progress: Callable[[str, int, int], None] | None = None,
-             overrides: Mapping[str, Any] | None = None) -> MemoryWriter:
+             overrides: Mapping[str, Any] | None = None, runner: Any = None) -> MemoryWriter:
         """Take the writer lock of ``root`` and open its writer (making an empty index first
         when ``create`` and there is none); ``overrides`` change query-time and runtime
-        settings (e.g. the merge policy's ``runtime.*``)."""
+        settings (e.g. the merge policy's ``runtime.*``); ``runner`` computes the extraction
+        and embedding of large writes elsewhere (:class:`hippo.reuse.StageRunner`)."""
         from hippo.indexer import check_same_settings, model_factories
 
         check_writable(root)
@@ -129,11 +145,9 @@ class MemoryWriter:
                 check_same_settings(saved, config, root)
                 saved = config
             if overrides:
-                from hippo.engine import _override
-
-                saved = _override(saved, dict(overrides))
+                saved = with_query_overrides(saved, overrides)
             make_x, make_e = model_factories(root, saved, manifest, extractor, embedder)
-            writer = Writer(root, saved, make_x, make_e, progress)
+            writer = Writer(root, saved, make_x, make_e, progress, runner=runner)
         except BaseException:
             lock.release()
             raise
@@ -188,6 +202,8 @@ class MemoryWriter:
 
     def add(self, items: Sequence[Mapping[str, Any] | Passage], update: bool = False) -> list[str]:
         """See :meth:`hippo.engine.Engine.add`."""
+        if self.writer.config.extract.extractor == "conversation":
+            items = turn_items(items)
         passages = to_passages(items)
         with self.mutex:
             self.last_report = self.writer.add(passages, update=update, source=f"add: {len(passages)} items")
@@ -223,3 +239,53 @@ class MemoryWriter:
         with self.mutex:
             self.writer.close()
             self._lock.release()
+
+
+class WritableMixin:
+    """The writes of :class:`hippo.engine.Engine` opened with ``writable=True`` (it provides the
+    attributes annotated)."""
+
+    _writer: MemoryWriter | None
+    path: Path
+    _follow: Callable[[], None]
+
+    def _writing(self) -> MemoryWriter:
+        if self._writer is None:
+            raise HippoError(f"this engine over {self.path} is read-only; open it with hippo.open_index(path, writable=True) to write")
+        return self._writer
+
+    def add(self, items: Sequence[Mapping[str, Any] | Passage], update: bool = False) -> list[str]:
+        """Add passages (dicts ``{text, title?, id?, metadata?}`` or :class:`~hippo.types.Passage`;
+        see :func:`to_passages`) and return, once durable, the id each has in the index: an id
+        present with the same text is kept, with other text refused unless ``update``; a text
+        present under another id returns that id. One new segment; the engine sees it at once."""
+        ids = list(self._writing().add(items, update))
+        self._follow()
+        return ids
+
+    def delete(self, ids: Sequence[str], missing_ok: bool = False) -> list[str]:
+        """Tombstone passages by id and return the ids deleted (unknown ids: an error naming them,
+        nothing deleted, unless ``missing_ok``)."""
+        if isinstance(ids, str):
+            raise TypeError("delete takes a list of ids")
+        gone = list(self._writing().delete(ids, missing_ok))
+        self._follow()
+        return gone
+
+    def compact(self) -> dict[str, Any]:
+        """Merge every segment into the base a from-scratch build of the live passages writes."""
+        report = dict(self._writing().compact())
+        self._follow()
+        return report
+
+    def close(self) -> None:
+        """Release the writer lock (a writable engine); a no-op for a reader."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

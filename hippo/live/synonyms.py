@@ -83,16 +83,13 @@ class EntitySearch:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.ann_path is not None:
             if self._ivf is None:
-                from hippo.retrieval.vectors import load_faiss
+                from hippo.retrieval.vectors import IVFSearch
 
-                faiss = load_faiss()
-                self._ivf = faiss.read_index(str(self.ann_path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-                faiss.extract_index_ivf(self._ivf).nprobe = self.nprobe
-            _, idx = self._ivf.search(q, min(IVF_NEIGHBOURS, self.n_base))
+                self._ivf = IVFSearch(self.ann_path, self.base, np.zeros((1, self.dim), np.float32), self.nprobe, IVF_NEIGHBOURS)
+            idx, cos = self._ivf.search(q, min(IVF_NEIGHBOURS, self.n_base))  # exact cosines of the candidates
             r = np.repeat(np.arange(len(q)), idx.shape[1])
-            c = idx.ravel().astype(np.int64)
-            ok = c >= 0
-            return r[ok], c[ok]  # re-scored exactly by the caller
+            ok = cos.ravel() >= pre
+            return r[ok], idx.ravel()[ok].astype(np.int64)
         return _above(self._base_matrix(), q, pre)
 
     def _base_matrix(self) -> Any:

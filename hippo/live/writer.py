@@ -121,12 +121,14 @@ class Writer:
         make_embedder: Callable[[], Embedder],
         progress: Callable[[str, int, int], None] | None = None,
         snapshot: Snapshot | None = None,
+        runner: Any = None,
     ) -> None:
         self.root = root
         self.config = config
         self._make_extractor = make_extractor
         self._make_embedder = make_embedder
         self.progress = progress
+        self.runner = runner
         self.dry = snapshot is not None
         """A writer over a given snapshot writes segments but commits nothing: :attr:`pending`
         lists what it wrote (a compaction replaying writes onto its new base)."""
@@ -232,7 +234,7 @@ class Writer:
             )
         if len(passages) <= self.config.runtime.checkpoint_passages:
             return list(extractor.extract(passages))
-        self._stages = self._stages or Stages(self.root, self.config, None, self.progress)
+        self._stages = self._stages or Stages(self.root, self.config, None, self.progress, self.runner)
         return self._stages.extract(passages, lambda: extractor)
 
     def _embed(self, texts: list[str], n_passages: int) -> Any:
@@ -246,7 +248,7 @@ class Writer:
             if not parts:
                 return np.zeros((0, embedder.dim), dtype=np.float32)
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
-        self._stages = self._stages or Stages(self.root, self.config, None, self.progress)
+        self._stages = self._stages or Stages(self.root, self.config, None, self.progress, self.runner)
         key = settings_key([embedder.id, self.config.embed.precision, self.config.embed.max_seq_length])
         return self._stages.embed(texts, lambda: embedder, key)
 

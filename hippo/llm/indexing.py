@@ -173,13 +173,15 @@ def index_with_llm(
     progress: Progress | None = None,
     update: bool = False,
     rebuild: bool = False,
+    runner: Any = None,
 ) -> LLMIndexReport:
     """Index ``corpus`` into ``out`` with LLM OpenIE; failed passages are reported, not indexed.
 
     Raises ExtractionError, with nothing written, when no passage could be extracted.
     ``client`` defaults to :func:`hippo.llm.make_llm_client` of ``config.llm``. ``update`` and
     ``rebuild`` are :func:`hippo.indexer.build_index`'s (a rebuild takes nothing from the index;
-    replies in the response cache are still reused).
+    replies in the response cache are still reused). ``runner`` (a
+    :class:`hippo.distributed.RayRunner`) runs the LLM OpenIE and the build's embedding on a cluster.
     """
     from hippo.indexer import build_index
 
@@ -206,14 +208,18 @@ def index_with_llm(
                 extractor.remember(p, extractions[p.id])
                 reused += 1
     t0 = time.perf_counter()
-    run = extractor.run(passages, (lambda done, total: progress("llm openie", done, total)) if progress else None)
+    step = (lambda done, total: progress("llm openie", done, total)) if progress else None
+    if runner is not None:
+        run = runner.llm_run(extractor, passages, config.llm, config.runtime.checkpoint_passages, step)
+    else:
+        run = extractor.run(passages, step)
     seconds = time.perf_counter() - t0
     failed = {f.passage_id for f in run.failures}
     ok = [p for p in passages if p.id not in failed]
     if not ok:
         raise ExtractionError(failure_message(run.failures, len(passages)) + "; nothing was written")
     build = build_index(ok, root, config, extractor=extractor, embedder=embedder, progress=progress,
-                        update=update, rebuild=rebuild)
+                        update=update, rebuild=rebuild, runner=runner)
     openie_path, failures_path = _write_side_files(root, client.model, run.failures, len(passages))
     return LLMIndexReport(
         build, run.failures, client.usage(), len(passages) - reused - len(run.failures), reused,

@@ -231,6 +231,8 @@ class GraphRanking:
     mode: str
     seed_sources: tuple[str, ...] = ()
     """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
+    memory: Any = None
+    """Multi-step retrieval: the :class:`hippo.hgmem.HGMemResult` of the run (else None)."""
 
 
 def _found_minmax(idx: IntArray, cos: F64, lo: float, below_all: bool = False) -> tuple[IntArray, F64]:
@@ -361,6 +363,14 @@ class HippoRAG2Ranker:
         span = hi - lo
         out = np.where(span > 0, (dense - lo) / np.where(span > 0, span, 1.0), 1.0)
         return np.where(alive, out, 0.0)
+
+    def fact_cosines(self, qf: FloatArray) -> F64:
+        """Cosine of each fact to the queries: (F, B) for ``qf`` of shape (B, d) (facts no live
+        passage states any more score -1)."""
+        out = self._scorer.facts(qf)
+        if self.fact_alive is not None:
+            out[~self.fact_alive] = -1.0
+        return out
 
     def dense_scores(self, qp: FloatArray) -> F64:
         """Cosine of each passage to the queries: (P, B) for ``qp`` of shape (B, d) or (d,)."""

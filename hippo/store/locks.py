@@ -1,15 +1,16 @@
-"""Who may touch an index directory: one writer at a time, readers pinning their generation.
+"""Who may touch an index directory: one writer at a time, readers pinning their segments.
 
 Both are ``flock`` locks, so the kernel drops them when the holder dies, whatever the
 cause (SIGKILL included): a crash never leaves a stale lock behind.
 
-* **Writer**: an exclusive lock on ``DIR/.lock``, held for a whole ``hippo index`` or
-  ``hippo delete`` (extraction and embedding included, since those write the resume cache
-  in ``DIR/.work``). The holder writes its PID into the file so a second writer can say who
+* **Writer**: an exclusive lock on ``DIR/.lock``, held for a whole ``hippo index``, ``hippo
+  add`` or ``hippo delete`` (extraction and embedding included, since those write the resume
+  cache in ``DIR/.work``), or for the lifetime of a writable engine. The holder writes its PID into the file so a second writer can say who
   holds it. The PID is information only; the lock is the ``flock``.
-* **Reader pin**: a shared lock on ``gen-N/manifest.json`` taken by every opened generation.
-  Garbage collection deletes a generation only if it can lock that file exclusively, so a
-  generation stays on disk as long as some process still reads it.
+* **Reader pin** (:func:`share`): a shared lock on each segment an opened index reads (the
+  segment's file, or a folder segment's ``meta.json``). Garbage collection deletes a segment
+  only if it can lock that file exclusively (:func:`try_claim`), so a segment stays on disk as
+  long as some process still reads it.
 """
 
 from __future__ import annotations
@@ -117,28 +118,11 @@ def _read_pid(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-class Pin:
-    """A reader's shared lock on one generation; released by :meth:`close` or when the
-    object is garbage-collected (or the process ends)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    def close(self) -> None:
-        """Release the pin (idempotent)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __del__(self) -> None:
-        self.close()
-
-
-def pin_generation(generation: Path) -> Pin | None:
-    """Share-lock ``generation``'s manifest so garbage collection keeps the folder; None if
-    the generation is gone or being deleted."""
+def share(path: Path) -> int | None:
+    """A reader's pin: a descriptor of ``path`` holding a shared lock (closing it releases
+    the pin), or None when the file is gone or being deleted."""
     try:
-        fd = os.open(generation / "manifest.json", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
@@ -146,18 +130,14 @@ def pin_generation(generation: Path) -> Pin | None:
     except BlockingIOError:
         os.close(fd)
         return None
-    pin = Pin(fd)
-    if not (generation / "manifest.json").exists():  # collected between open and lock
-        pin.close()
-        return None
-    return pin
+    return fd
 
 
-def try_claim_for_deletion(generation: Path) -> IO[bytes] | None:
-    """Exclusive-lock ``generation``'s manifest if no reader pins it; None when pinned.
-    A generation without a manifest (torn) is claimable: a dummy handle is returned."""
+def try_claim(path: Path) -> IO[bytes] | None:
+    """Exclusive-lock ``path`` if no reader pins it (None when one does); a missing file (a
+    torn write) is claimable: a dummy handle is returned. Close the handle when done."""
     try:
-        fh = open(generation / "manifest.json", "rb")  # noqa: SIM115 - closed by the caller
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:
         return open(os.devnull, "rb")
     try:

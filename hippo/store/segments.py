@@ -23,7 +23,6 @@ folder). This module reads and writes bytes; what the members mean is
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -35,13 +34,13 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hippo.errors import HippoError, IndexFormatError
-from hippo.store.locks import LOCK_FILE, holds_writer_lock
+from hippo.store.locks import LOCK_FILE, holds_writer_lock, share, try_claim
 from hippo.store.strings import StringTable, pack_strings
 
 FORMAT_NAME = "hippo-index"
@@ -249,14 +248,9 @@ class SegmentFiles:
         self.name = name
         self.path = root / name
         self.folder = self.path.is_dir()
-        pin_path = self.path / META if self.folder else self.path
-        self._fd: int | None = os.open(pin_path, os.O_RDONLY)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise FileNotFoundError(name) from None  # being deleted: the caller re-reads CURRENT
+        self._fd: int | None = share(self.path / META if self.folder else self.path)
+        if self._fd is None:
+            raise FileNotFoundError(name)  # gone or being deleted: the caller re-reads CURRENT
         self._zip: zipfile.ZipFile | None = None
         self._names: set[str]
         if self.folder:
@@ -454,21 +448,6 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _claim(path: Path) -> IO[bytes] | None:
-    """Exclusive-lock a segment (its file, or a folder's meta.json) if no reader pins it."""
-    target = path / META if path.is_dir() else path
-    try:
-        fh = open(target, "rb")  # noqa: SIM115 - closed by the caller
-    except FileNotFoundError:
-        return open(os.devnull, "rb")  # torn: nothing pins it
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        return None
-    return fh
-
-
 def collect_garbage(root: str | Path) -> list[str]:
     """Delete segments the live manifest does not list, unless a reader pins them, and what
     interrupted writes left (temporary files and folders). Needs the writer lock. Returns the
@@ -485,7 +464,7 @@ def collect_garbage(root: str | Path) -> list[str]:
             continue
         if not _SEGMENT.match(p.name) or p.name in live:
             continue
-        claim = _claim(p)
+        claim = try_claim(p / META if p.is_dir() else p)
         if claim is None:
             continue
         try:
