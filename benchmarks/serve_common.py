@@ -58,9 +58,24 @@ def wiki_passages() -> list[dict[str, str]]:
     return [{"title": d["title"], "text": d["text"]} for d in json.loads((DATA / "2wiki" / "corpus.json").read_text())]
 
 
+def revision() -> str:
+    """The checkout's commit, with ``+changes`` when files other than results differ from it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  ":(exclude)benchmarks/results"], cwd=root, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if changed.strip() else "")
+
+
 def machine() -> dict[str, Any]:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+            "load_average": [round(x, 2) for x in os.getloadavg()], "revision": revision()}
 
 
 def rss_mb(pid: int) -> float:
