@@ -234,15 +234,16 @@ def main() -> None:
     path = RESULTS / f"{args.out}.json"
     result: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     result.update({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()})
+    stamp = {"date": result["date"], "revision": result["machine"]["revision"]}  # parts may be run apart
     if args.part in ("all", "kill"):
-        result["kill"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part kill "
+        result["kill"] = {**stamp, "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part kill "
                           f"--kills {args.kills} --seed {args.seed}", **kill_campaign(args.work, args.kills, args.seed)}
     if args.part in ("all", "disconnect"):
         (args.work / "cut-keys.json").write_text(json.dumps(KEYS))
-        result["disconnect"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disconnect "
+        result["disconnect"] = {**stamp, "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disconnect "
                                 f"--trials {args.trials} --seed {args.seed}", **disconnects(args.work, args.trials, args.seed)}
     if args.part in ("all", "disk"):
-        result["disk"] = {"command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disk "
+        result["disk"] = {**stamp, "command": f"flock /tmp/hippo-cpu.lock python benchmarks/serve_faults.py --part disk "
                           f"--disk-mb {args.disk_mb}", **full_disk(args.work, args.disk_mb)}
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -21,9 +21,15 @@ def _load(stem: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _rev(d: dict[str, Any]) -> str:
+    """`` at revision X`` (the commit measured), or that it was not recorded (older results)."""
+    rev = d.get("revision") or d.get("machine", {}).get("revision")
+    return f" at revision `{rev}`" if rev else " (revision not recorded)"
+
+
 def load_section(d: dict[str, Any], title: str) -> list[str]:
     m = d["machine"]
-    out = [f"## {title}", "", f"`{d['command']}` on {d['date']}; {m['cpus']} cores, Python {m['python']}, "
+    out = [f"## {title}", "", f"`{d['command']}` on {d['date']}{_rev(d)}; {m['cpus']} cores, Python {m['python']}, "
            f"load average at the end {', '.join(map(str, m['load_average']))} (the machine is shared).", "",
            f"{d['readers']} readers and {d['writers']} writer for {d['elapsed_s']} s against MuSiQue-100 (namespace "
            f"`musique`, recorded OpenIE, MiniLM) and {d['small_namespaces']} small namespaces (25 passages each, "
@@ -89,7 +95,7 @@ def faults_section(d: dict[str, Any]) -> list[str]:
     out = ["## Faults", ""]
     k = d.get("kill")
     if k:
-        out += [f"`{k['command']}` on {d['date']}.", "",
+        out += [f"`{k['command']}` on {k.get('date', d['date'])}{_rev(k if 'revision' in k else d)}.", "",
                 f"- SIGKILLs: **{k['kills']}**, {k['killed_during_a_write']} of them while a write request was in flight.",
                 f"- Writes acknowledged over the campaign: {k['writes_acked_total']}; lost: **{k['acked_writes_lost']}**.",
                 f"- Kills after which an index file failed its digest: **{k['rounds_with_corrupt_index']}**.",
@@ -98,7 +104,8 @@ def faults_section(d: dict[str, Any]) -> list[str]:
                 f"(model load included).", ""]
     cut = d.get("disconnect")
     if cut:
-        out += [f"`{cut['command']}`: clients that leave mid-request, each sending a 3-passage write into MuSiQue-100.", "",
+        out += [f"`{cut['command']}` on {cut.get('date', d['date'])}{_rev(cut if 'revision' in cut else d)}: clients "
+                f"that leave mid-request, each sending a 3-passage write into MuSiQue-100.", "",
                 f"- Left after half the body: {cut['half_body']}; written: **{cut['half_body_written']}**.",
                 f"- Left after the whole body, 0-1.5 s before the answer: {cut['whole_body']}; written whole: "
                 f"**{cut['whole_body_written_whole']}**.",
@@ -107,7 +114,8 @@ def faults_section(d: dict[str, Any]) -> list[str]:
     disk = d.get("disk")
     if disk:
         codes = [w["status"] for w in disk["writes_on_full_disk"]]
-        out += [f"`{disk['command']}`: the root on a {disk['tmpfs_mb']} MiB tmpfs, filled to "
+        out += [f"`{disk['command']}` on {disk.get('date', d['date'])}{_rev(disk if 'revision' in disk else d)}: "
+                f"the root on a {disk['tmpfs_mb']} MiB tmpfs, filled to "
                 f"{disk['free_bytes_when_full']} bytes free.", "",
                 f"- Writes on the full disk: {codes}; detail: \"{disk['writes_on_full_disk'][0]['detail']}\" "
                 f"(Retry-After {disk['writes_on_full_disk'][0]['retry_after']}).",
@@ -121,7 +129,7 @@ def faults_section(d: dict[str, Any]) -> list[str]:
 
 
 def fuzz_section(d: dict[str, Any]) -> list[str]:
-    return ["## Fuzz (schemathesis)", "", f"`{d['command']}` on {d['date']}, {d['seconds']} s.", "",
+    return ["## Fuzz (schemathesis)", "", f"`{d['command']}` on {d['date']}{_rev(d)}, {d['seconds']} s.", "",
             f"- Cases: **{d['cases']}** over {len(d['cases_per_operation'])} operations "
             f"({', '.join(f'{k}: {v}' for k, v in d['cases_per_operation'].items())}).",
             f"- Checks: {', '.join(d['checks'])}.",
