@@ -99,7 +99,7 @@ async def run_load(url: str, pid: int, seconds: float, readers: int, n_small: in
     return {"elapsed_s": round(elapsed, 1), "per_endpoint": per_op, "acked": acked,
             "requests": len(records), "errors": sum(1 for *_, st in records if st != 200),
             "rss_mb": {"max": round(max(rss or [0]), 1), "last": round(rss[-1] if rss else 0, 1),
-                       "first": round(rss[0] if rss else 0, 1)}}
+                       "first": round(rss[0] if rss else 0, 1), "every_10s": [round(x, 1) for x in rss[::10]]}}
 
 
 def writes_alone(url: str, pool: list[dict[str, str]], n: int, log: Path) -> dict[str, Any]:

@@ -40,7 +40,8 @@ def load_section(d: dict[str, Any], title: str) -> list[str]:
     total = sum(r["requests"] for r in d["per_endpoint"].values())
     out += ["", f"- Requests: **{total}** ({round(total / d['elapsed_s'], 1)}/s), errors: **{d['errors']}**.",
             f"- Server RSS: {d['rss_mb_before_load']} MiB before the load, {d['rss_mb']['max']} MiB at most, "
-            f"{d['rss_mb']['last']} MiB at the end.",
+            f"{d['rss_mb']['last']} MiB at the end"
+            + (f" (every 10 s: {', '.join(map(str, d['rss_mb']['every_10s']))})." if d["rss_mb"].get("every_10s") else "."),
             f"- Writes acknowledged: **{d['writes_acked']}**; missing from the index at the end (read from disk): "
             f"**{d['writes_missing_at_end']}**; passages at the end: {d['passages_at_end']}; the last 5 writes found by "
             f"retrieval: {d['last5_writes_found_by_retrieval']}/5; index files failing their digest: "
@@ -48,7 +49,7 @@ def load_section(d: dict[str, Any], title: str) -> list[str]:
     alone = d.get("writes_alone")
     if alone:
         c, s = alone["client_ms"], alone["server_write_ms"]
-        out += [f"Write cost alone (before the load, nothing else running): {alone['writes']} one-passage writes into "
+        out += [f"Write cost alone (before the load, no other request to this server; other jobs on the machine): {alone['writes']} one-passage writes into "
                 f"musique, client p50 / p95 / p99 {c['p50']} / {c['p95']} / {c['p99']} ms, the server's own time "
                 f"(extraction, embedding, synonymy, graph entries, commit) {s['p50']} / {s['p95']} / {s['p99']} ms; the "
                 f"first write (which opens the namespace's writer) {alone['first_write_ms']} ms, of which opening "
@@ -68,7 +69,7 @@ def before_after(now: dict[str, Any], before: dict[str, Any], stem: str) -> list
     """The same load before the living index (every write rewrote the whole index) and now."""
     out = ["## Before and after the living index", "",
            f"The same benchmark before the living index (`{before['command']}` on {before['date']}, load average "
-           f"{', '.join(map(str, before['machine']['load_average']))}; `{stem}.json`) and now. Runs on different days on "
+           f"{', '.join(map(str, before['machine']['load_average']))}; `{stem}.json`) and now. Runs at other times on "
            f"a shared machine: compare the large ratios only.", "",
            "| | before | now | now / before |", "|---|---|---|---|"]
 
