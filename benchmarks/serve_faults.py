@@ -183,12 +183,12 @@ def full_disk(work: Path, size_mb: int) -> dict[str, Any]:
                 out["first_write"] = first.status_code
                 ids_before, _ = index_ids(mnt / "root" / "notes")
                 filler = mnt / "filler.bin"
-                with open(filler, "wb") as fh:  # fill the disk up to ~16 KiB
+                with open(filler, "wb") as fh:  # fill the disk until a write fails (a one-passage segment needs a few KiB)
                     chunk = b"\0" * (1 << 20)
                     while _free(mnt) > (1 << 20):
                         fh.write(chunk)
                         fh.flush()
-                    while _free(mnt) > (16 << 10):
+                    while True:
                         try:
                             fh.write(b"\0" * 4096)
                             fh.flush()
@@ -205,7 +205,9 @@ def full_disk(work: Path, size_mb: int) -> dict[str, Any]:
                 out["read_on_full_disk"] = {"status": read.status_code,
                                             "top_hit": read.json()["hits"][0]["passage_id"] if read.status_code == 200 else None}
                 ids_full, bad_full = index_ids(mnt / "root" / "notes")
+                acked = {f"full{j}" for j, a in enumerate(answers) if a["status"] == 200}
                 out["index_unchanged_on_full_disk"] = ids_full == ids_before
+                out["index_holds_exactly_the_acked_writes"] = ids_full == ids_before | acked
                 out["corrupt_files_on_full_disk"] = bad_full
                 out["readyz_on_full_disk"] = c.get("/readyz").status_code
                 filler.unlink()

@@ -121,7 +121,8 @@ def faults_section(d: dict[str, Any]) -> list[str]:
                 f"- Writes on the full disk: {codes}; detail: \"{disk['writes_on_full_disk'][0]['detail']}\" "
                 f"(Retry-After {disk['writes_on_full_disk'][0]['retry_after']}).",
                 f"- Retrieve on the full disk: {disk['read_on_full_disk']['status']}; index unchanged: "
-                f"{disk['index_unchanged_on_full_disk']}; files failing their digest: "
+                f"{disk['index_unchanged_on_full_disk']}; holds exactly the acknowledged writes: "
+                f"{disk.get('index_holds_exactly_the_acked_writes', '-')}; files failing their digest: "
                 f"{len(disk['corrupt_files_on_full_disk'])}.",
                 f"- After freeing space: write {disk['write_after_freeing_space']}, the new passage is in the index: "
                 f"{disk['index_after']['has_new_write']}, files failing their digest: "
