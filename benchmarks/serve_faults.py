@@ -183,15 +183,14 @@ def full_disk(work: Path, size_mb: int) -> dict[str, Any]:
                 out["first_write"] = first.status_code
                 ids_before, _ = index_ids(mnt / "root" / "notes")
                 filler = mnt / "filler.bin"
-                with open(filler, "wb") as fh:  # fill the disk until a write fails (a one-passage segment needs a few KiB)
+                with open(filler, "wb", buffering=0) as fh:  # fill the disk until a write fails (unbuffered: no
+                    # data left to flush at close); a one-passage segment fits in a few KiB
                     chunk = b"\0" * (1 << 20)
                     while _free(mnt) > (1 << 20):
                         fh.write(chunk)
-                        fh.flush()
                     while True:
                         try:
                             fh.write(b"\0" * 4096)
-                            fh.flush()
                         except OSError:
                             break
                 out["free_bytes_when_full"] = _free(mnt)
