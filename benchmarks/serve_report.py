@@ -115,11 +115,12 @@ def faults_section(d: dict[str, Any]) -> list[str]:
     disk = d.get("disk")
     if disk:
         codes = [w["status"] for w in disk["writes_on_full_disk"]]
+        refused = next((w for w in disk["writes_on_full_disk"] if w["status"] != 200), disk["writes_on_full_disk"][0])
         out += [f"`{disk['command']}` on {disk.get('date', d['date'])}{_rev(disk if 'revision' in disk else d)}: "
                 f"the root on a {disk['tmpfs_mb']} MiB tmpfs, filled to "
                 f"{disk['free_bytes_when_full']} bytes free.", "",
-                f"- Writes on the full disk: {codes}; detail: \"{disk['writes_on_full_disk'][0]['detail']}\" "
-                f"(Retry-After {disk['writes_on_full_disk'][0]['retry_after']}).",
+                f"- Writes on the full disk: {codes}; detail of a refusal: \"{refused['detail']}\" "
+                f"(Retry-After {refused['retry_after']}).",
                 f"- Retrieve on the full disk: {disk['read_on_full_disk']['status']}; index unchanged: "
                 f"{disk['index_unchanged_on_full_disk']}; holds exactly the acknowledged writes: "
                 f"{disk.get('index_holds_exactly_the_acked_writes', '-')}; files failing their digest: "
@@ -137,7 +138,9 @@ def fuzz_section(d: dict[str, Any]) -> list[str]:
             f"- Checks: {', '.join(d['checks'])}.",
             f"- Statuses: {', '.join(f'{k}: {v}' for k, v in d['statuses'].items())}; **5xx: {d['server_errors_5xx']}**.",
             f"- Failed checks: {d['failed_checks'] or 'none'}; stack traces in the server log: "
-            f"{d['tracebacks_in_server_log']}.", ""]
+            f"{d['tracebacks_in_server_log']}.",
+            *[f"- Schemathesis warned: {w.strip().lstrip('⚠️').strip()}" for w in d.get("summary", "").splitlines()
+              if w.strip().startswith("⚠️")], ""]
 
 
 def main() -> None:
