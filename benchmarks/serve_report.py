@@ -145,7 +145,7 @@ def fuzz_section(d: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--load", nargs="*", default=["serve_load"])
+    ap.add_argument("--load", nargs="*", default=["serve_load", "serve_load-rss"])
     ap.add_argument("--faults", default="serve_faults")
     ap.add_argument("--fuzz", default="serve_fuzz")
     ap.add_argument("--before", default="serve_load-before-living")
