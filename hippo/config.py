@@ -83,6 +83,21 @@ class GraphConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """How documents (Markdown, text, HTML, PDF, JSON documents) become passages: see
+    ``docs/documents.md``. Passage corpora (a JSON list of {title, text}, JSONL passages) are
+    not chunked."""
+
+    chunk_tokens: int = 192
+    """Longest passage, in tokens of the embedder's own tokenizer, heading breadcrumb included
+    (all-MiniLM-L6-v2 reads 256). Chosen by the sweep in ``benchmarks/results/longdoc.md``."""
+    chunk_overlap: int = 0
+    """Tokens a chunk may repeat from the end of the one before it (whole sentences)."""
+    max_file_mb: float = 50.0
+    """Files larger than this are skipped and reported."""
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     """Query-time settings (may be overridden when opening an index)."""
 
@@ -202,6 +217,7 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -255,6 +271,10 @@ class Config:
         _check(self.runtime.keep_generations >= 1, "runtime.keep_generations", self.runtime.keep_generations, "an integer >= 1")
         _check(self.runtime.checkpoint_passages >= 1, "runtime.checkpoint_passages", self.runtime.checkpoint_passages, "an integer >= 1")
         _check(self.runtime.checkpoint_strings >= 1, "runtime.checkpoint_strings", self.runtime.checkpoint_strings, "an integer >= 1")
+        _check(self.ingest.chunk_tokens >= 16, "ingest.chunk_tokens", self.ingest.chunk_tokens, "an integer >= 16")
+        _check(0 <= self.ingest.chunk_overlap < self.ingest.chunk_tokens, "ingest.chunk_overlap",
+               self.ingest.chunk_overlap, "an integer >= 0 and below ingest.chunk_tokens")
+        _check(self.ingest.max_file_mb > 0, "ingest.max_file_mb", self.ingest.max_file_mb, "megabytes > 0")
         return self
 
 
@@ -281,6 +301,7 @@ _SECTION_TYPES = {
     "embed": EmbedConfig,
     "extract": ExtractConfig,
     "graph": GraphConfig,
+    "ingest": IngestConfig,
     "retrieval": RetrievalConfig,
     "runtime": RuntimeConfig,
     "llm": LLMConfig,

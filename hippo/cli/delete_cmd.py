@@ -1,29 +1,32 @@
-"""``hippo delete``: remove passages from an index."""
+"""``hippo delete``: remove passages or documents from an index."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hippo.cli.common import add_config_args, print_json
 from hippo.cli.index_cmd import print_summary
 from hippo.config import load_config
 from hippo.corpus import read_corpus
 from hippo.errors import HippoError
-from hippo.indexer import delete_passages, saved_config
+from hippo.indexer import BuildReport, delete_passages, saved_config
 from hippo.store import read_index_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "delete", help="delete passages from an index",
-        description="Delete passages from index DIR, by id or every passage of a corpus file. Facts and entities "
-        "that no remaining passage states go too; relation weights are recounted. All or nothing: an unknown "
-        "id deletes nothing.",
+        "delete", help="delete passages or documents from an index",
+        description="Delete passages from index DIR: by id, every passage of a corpus file, or every chunk of a "
+        "document (--doc, by document id or source path). Facts and entities that no remaining passage states go "
+        "too; relation weights are recounted. All or nothing: an unknown id or document deletes nothing.",
     )
     p.add_argument("index", metavar="DIR", help="index directory")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ids", metavar="ID,ID,...", help="comma-separated passage ids")
     which.add_argument("--corpus", metavar="FILE", help="delete every passage of this corpus file (matched by id)")
+    which.add_argument("--doc", action="append", metavar="SOURCE_OR_ID",
+                       help="delete a document: every chunk of it (repeatable; `hippo show-doc DIR` lists documents)")
     p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
     p.set_defaults(func=run)
@@ -32,6 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     read_index_files(args.index).close()  # the "not an index" error before anything else
     config = load_config(args.config, args.overrides, base=saved_config(args.index))
+    if args.doc:
+        from hippo.ingest.pipeline import delete_documents
+
+        report = delete_documents(args.index, args.doc, config)
+        if args.json:
+            print_json(report)
+        elif report.get("changes"):
+            print(f"deleted {len(report['documents'])} document(s) ({report['chunks_deleted']} chunks): {', '.join(report['documents'])}")
+            print_summary(BuildReport(Path(report["path"]), report["counts"], report["timings_s"], {}, report["changes"]))
+        else:
+            print(f"deleted {len(report['documents'])} document(s) from the registry; their chunks were no longer in the index")
+        return 0
     if args.ids is not None:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
         if not ids:

@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
     files = read_index_files(args.index)
     m = files.manifest
     info = files.describe()
+    from hippo.documents import document_count
+
+    info["counts"] = {**info["counts"], "documents": document_count(files.root, files.strings("passage_ids"))}
     if args.verify:
         bad = files.verify()
         info["verified"] = not bad
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     c = m["counts"]
     e = c["edges"]
     print(f"{files.root} ({files.generation.name}, format v{m['format_version']})")
-    print(f"passages {c['passages']}, entities {c['entities']}, facts {c['facts']}")
+    print(f"documents {info['counts']['documents']}, passages {c['passages']}, entities {c['entities']}, facts {c['facts']}")
     print(f"edges: relation {e['relation']}, context {e['context']}, synonym {e['synonym']}")
     print(f"embedder {m['embedder']['id']} (dim {m['embedder']['dim']}, {m['embedder']['precision']})")
     print(f"extractor {m['extractor']['name']} {m['extractor']['settings']}")

@@ -7,7 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from hippo import __version__
-from hippo.cli import ask_cmd, delete_cmd, estimate_cmd, eval_cmd, export_cmd, index_cmd, info_cmd, neo4j_cmd, query_cmd
+from hippo.cli import (
+    ask_cmd,
+    delete_cmd,
+    estimate_cmd,
+    eval_cmd,
+    export_cmd,
+    index_cmd,
+    info_cmd,
+    neo4j_cmd,
+    query_cmd,
+    show_doc_cmd,
+)
 from hippo.errors import ConfigError, HippoError
 
 
@@ -20,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hippo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (index_cmd, delete_cmd, query_cmd, ask_cmd, eval_cmd, info_cmd, export_cmd, neo4j_cmd, estimate_cmd):
+    for module in (index_cmd, delete_cmd, query_cmd, ask_cmd, eval_cmd, info_cmd, show_doc_cmd, export_cmd, neo4j_cmd, estimate_cmd):
         module.register(sub)
     return parser
 

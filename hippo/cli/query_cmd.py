@@ -10,6 +10,7 @@ from hippo.cli.common import add_config_args, overrides_dict, print_json, set_th
 from hippo.cli.llm_args import add_llm_args, llm_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.hgmem import REASONERS
+from hippo.types import Hit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         args.question, k=args.k, retriever=retriever, steps=args.steps if hgmem else None,
         reasoner=args.reasoner if hgmem else None,
     )
+    from hippo.documents import cite
+
+    result = cite(args.index, result)  # TODO(lead, living index): hits carry their metadata; drop this
     if args.to_neo4j:
         from hippo.export.neo4j_bolt import resolve_target, write_query_activation
 
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
         snippet = snippet[:160] + ("…" if len(snippet) > 160 else "")
         print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id})\n     {snippet}")
+        if h.source:
+            print(f"     {citation(h)}")
     if result.filter:
         print(f"recognition filter ({engine.config.llm.model}): {result.filter}")
     if result.facts:
@@ -93,6 +99,16 @@ def run(args: argparse.Namespace) -> int:
     if result.memory is not None and args.explain:
         print_memory(result.memory)
     return 0
+
+
+def citation(h: Hit) -> str:
+    """Where a chunk comes from: ``from SOURCE § Heading > Sub, chars START-END (page N)``."""
+    where = f"from {h.source}"
+    if h.headings:
+        where += " § " + " > ".join(h.headings)
+    where += f", chars {h.span[0]}-{h.span[1]}"
+    page = h.metadata.get("page")
+    return where + (f" (page {page})" if page else "")
 
 
 def print_memory(memory: dict) -> None:  # type: ignore[type-arg]

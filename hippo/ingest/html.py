@@ -1,0 +1,41 @@
+"""HTML loader: the page's main content (navigation, footers and boilerplate dropped) as
+Markdown, extracted by ``trafilatura`` (Apache-2.0; ``pip install 'hippo[documents]'``).
+Headings of the page become ``#`` lines, so the structure is found as in Markdown."""
+
+from __future__ import annotations
+
+import logging
+
+from hippo.ingest.document import Document, MissingExtra, SkipFile
+from hippo.ingest.text import front_matter, markdown_document
+
+
+class HTMLLoader:
+    """``.html``/``.htm`` pages: main content as Markdown, the page title as title."""
+
+    kind = "html"
+    extensions = (".html", ".htm")
+    extra = "documents"
+
+    def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
+        """One document, or :class:`SkipFile` raised (no main text, no extra installed)."""
+        try:
+            import trafilatura
+        except ImportError:
+            raise MissingExtra("reading .html needs trafilatura: pip install 'hippo[documents]'") from None
+        if not data.strip():
+            raise SkipFile("empty file (no text)")
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
+        extracted = trafilatura.extract(
+            data, output_format="markdown", with_metadata=True, favor_recall=True,
+            include_comments=False, include_tables=True, include_images=False, include_links=False,
+        )
+        if not extracted:
+            raise SkipFile("HTML with no main text (nothing but markup, navigation or boilerplate)")
+        text = extracted.replace("\r\n", "\n")
+        start, title = front_matter(text)
+        body = text[start:].lstrip("\n")
+        if not body.strip():
+            raise SkipFile("HTML with no main text (nothing but markup, navigation or boilerplate)")
+        doc = markdown_document(body, doc_id, source, stem, kind=self.kind)
+        return [doc if not title else Document(doc.id, doc.source, title, doc.text, doc.kind, doc.headings, markdown=True)]
