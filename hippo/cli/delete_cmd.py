@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if args.doc:
         from hippo.ingest.pipeline import delete_documents
 
-        report = delete_documents(args.index, args.doc, config)
+        done = delete_documents(args.index, args.doc, config)
         if args.json:
-            print_json(report)
-        elif report.get("changes"):
-            print(f"deleted {len(report['documents'])} document(s) ({report['chunks_deleted']} chunks): {', '.join(report['documents'])}")
-            print_summary(BuildReport(Path(report["path"]), report["counts"], report["timings_s"], {}, report["changes"]))
+            print_json(done)
+        elif done.get("changes"):
+            print(f"deleted {len(done['documents'])} document(s) ({done['chunks_deleted']} chunks): {', '.join(done['documents'])}")
+            print_summary(BuildReport(Path(done["path"]), done["counts"], done["timings_s"], {}, done["changes"]))
         else:
-            print(f"deleted {len(report['documents'])} document(s) from the registry; their chunks were no longer in the index")
+            print(f"deleted {len(done['documents'])} document(s) from the registry; their chunks were no longer in the index")
         return 0
     if args.ids is not None:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]

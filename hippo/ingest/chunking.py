@@ -142,12 +142,11 @@ class Chunker:
     def chunk(self, doc: Document) -> list[Chunk]:
         """The chunks of ``doc`` in text order."""
         if not self.sections:
-            crumb = self.crumb(doc, [])
-            spans = self._pieces(doc, doc.start, len(doc.text), crumb + " " * 8)
+            spans = self._pieces(doc, doc.start, len(doc.text), self.crumb(doc, []) + " > a heading path")
             return [self._make(doc, i, s, e, heading_path(doc.headings, s)) for i, (s, e) in enumerate(spans)]
         out: list[Chunk] = []
         marks = [h for h in doc.headings if h.start >= doc.start]
-        bounds = [(doc.start, marks[0].start if marks else len(doc.text), None)]
+        bounds: list[tuple[int, int, Heading | None]] = [(doc.start, marks[0].start if marks else len(doc.text), None)]
         bounds += [(h.end, marks[j + 1].start if j + 1 < len(marks) else len(doc.text), h) for j, h in enumerate(marks)]
         for lo, hi, head in bounds:
             if lo >= hi or not doc.text[lo:hi].strip():

@@ -104,7 +104,8 @@ def _too_big(f: SourceFile, limit: int, max_mb: float) -> Skipped | None:
     size = f.path.stat().st_size
     if size <= limit:
         return None
-    return Skipped(f.source, f"{size / 1048576:.1f} MB is over the {max_mb:g} MB limit; raise it with --set ingest.max_file_mb=N")
+    shown = f"{size / 1048576:.1f} MB" if size >= 104858 else f"{size / 1024:.0f} KB"
+    return Skipped(f.source, f"{shown} is over the {max_mb:g} MB limit; raise it with --set ingest.max_file_mb=N")
 
 
 def read_bytes(f: SourceFile) -> bytes:

@@ -13,9 +13,9 @@ from hippo.ingest.text import front_matter, markdown_document
 class HTMLLoader:
     """``.html``/``.htm`` pages: main content as Markdown, the page title as title."""
 
-    kind = "html"
-    extensions = (".html", ".htm")
-    extra = "documents"
+    kind: str = "html"
+    extensions: tuple[str, ...] = (".html", ".htm")
+    extra: str = "documents"
 
     def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
         """One document, or :class:`SkipFile` raised (no main text, no extra installed)."""

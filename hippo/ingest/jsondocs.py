@@ -30,9 +30,9 @@ def _record(record: Any, n: int, doc_id: str, source: str, where: str) -> Docume
 class JSONLoader:
     """``.json``/``.jsonl`` collections of documents, each chunked like a text file."""
 
-    kind = "json"
-    extensions = (".json", ".jsonl")
-    extra = ""
+    kind: str = "json"
+    extensions: tuple[str, ...] = (".json", ".jsonl")
+    extra: str = ""
 
     def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
         """The file's documents and its bad records (each a :class:`SkipFile`); a file that

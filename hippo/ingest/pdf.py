@@ -51,9 +51,9 @@ def _find_line(text: str, title: str, lo: int, hi: int) -> tuple[int, int] | Non
 class PDFLoader:
     """``.pdf`` files: the text layer, page by page; the outline as headings."""
 
-    kind = "pdf"
-    extensions = (".pdf",)
-    extra = "documents"
+    kind: str = "pdf"
+    extensions: tuple[str, ...] = (".pdf",)
+    extra: str = "documents"
 
     def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
         """One document, or :class:`SkipFile` raised."""
@@ -88,7 +88,7 @@ class PDFLoader:
             parts.append(text)
             at += len(text) + 2
         full = "\n\n".join(parts)
-        headings = []
+        headings: list[Heading] = []
         for level, title, page in _outline(reader):
             if page >= len(pages):
                 continue
@@ -99,7 +99,8 @@ class PDFLoader:
         headings.sort(key=lambda h: h.start)
         meta_title = ""
         try:
-            meta_title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
+            info = reader.metadata
+            meta_title = " ".join(str(info.get("/Title") or "").split()) if info else ""
         except Exception:  # unreadable metadata: fall back to the file name
             meta_title = ""
         return [Document(doc_id, source, meta_title or stem, full, self.kind, tuple(headings), pages=tuple(starts))]

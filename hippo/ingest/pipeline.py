@@ -231,7 +231,8 @@ def delete_documents(out: str | Path, keys: Sequence[str], config: Config | None
     read_index_files(root).close()
     with writer_lock(root):
         registry = load_registry(root)
-        ids, unknown = [], []
+        ids: list[str] = []
+        unknown: list[str] = []
         for key in keys:
             found = registry.find(key)
             (ids if found else unknown).append(found or key)

@@ -78,9 +78,9 @@ def markdown_document(text: str, doc_id: str, source: str, stem: str, kind: str 
 class MarkdownLoader:
     """``.md`` files: the text as written, headings as structure."""
 
-    kind = "markdown"
-    extensions = (".md", ".markdown")
-    extra = ""
+    kind: str = "markdown"
+    extensions: tuple[str, ...] = (".md", ".markdown")
+    extra: str = ""
 
     def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
         """One document, or :class:`SkipFile` raised."""
@@ -90,9 +90,9 @@ class MarkdownLoader:
 class TextLoader:
     """``.txt`` files: the text as written, no structure; the file stem is the title."""
 
-    kind = "text"
-    extensions = (".txt",)
-    extra = ""
+    kind: str = "text"
+    extensions: tuple[str, ...] = (".txt",)
+    extra: str = ""
 
     def load(self, data: bytes, source: str, doc_id: str, stem: str) -> list[Document | SkipFile]:
         """One document, or :class:`SkipFile` raised."""
