@@ -78,6 +78,13 @@ def test_folder_index_cites_sources_and_spans(folder, tmp_path, capsys):
     code, stdout, _ = run(capsys, "info", out, "--json")
     assert json.loads(stdout)["counts"]["documents"] == 5
 
+    from hippo.export.neo4j_csv import export_neo4j_csv
+
+    plan = export_neo4j_csv(out, tmp_path / "csv")  # Neo4j: (:Passage)-[:PART_OF]->(:Document), passages cite
+    assert plan["counts"]["nodes"]["Document"] == 5 and plan["counts"]["relationships"]["PART_OF"] == report["counts"]["passages"]
+    header = (tmp_path / "csv" / "passage.csv").read_text().splitlines()[0]
+    assert "document_id" in header and "span_start:int" in header and "heading_path" in header
+
 
 def test_rerun_reindexes_only_changes_and_sync_deletes(folder, tmp_path, capsys):
     out = tmp_path / "idx"
