@@ -1,7 +1,10 @@
 """PDF loader: each page's text layer, read by ``pypdf`` (BSD-3; ``pip install
-'hippo[documents]'``), pages joined by a blank line. The outline (bookmarks), when the PDF
-has one, gives the headings: each is placed where its title appears on its page, else at
-the page's start. Encrypted, image-only and broken files are refused with the reason."""
+'hippo[documents]'``), pages joined by a blank line. A PDF's lines are wrapped at the page
+width, so the lines of a paragraph are joined (a line much shorter than the page's full
+lines ends its paragraph): chunks then end at sentences, not at line ends. The outline
+(bookmarks), when the PDF has one, gives the headings: each is placed where its title
+appears on its page, else at the page's start. Encrypted, image-only and broken files are
+refused with the reason."""
 
 from __future__ import annotations
 
@@ -37,6 +40,38 @@ def _outline(reader: Any) -> list[tuple[int, str, int]]:
     return out
 
 
+def reflow(text: str) -> str:
+    """Join the wrapped lines of each paragraph of a page. A line shorter than 3/4 of the
+    page's full lines (its 90th percentile length) ends a paragraph, as does a blank line;
+    a line ending in a hyphen before a lower-case letter joins without a space."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    lengths = sorted(len(line) for line in lines if line.strip())
+    if len(lengths) < 3:
+        return "\n".join(lines)
+    full = lengths[int(0.9 * (len(lengths) - 1))]
+    out: list[str] = []
+    para = ""
+    for line in lines:
+        if not line.strip():
+            if para:
+                out.append(para)
+            out.append("")
+            para = ""
+            continue
+        if not para:
+            para = line
+        elif para.endswith("-") and line.lstrip()[:1].islower():
+            para += line.lstrip()
+        else:
+            para += " " + line.lstrip()
+        if len(line) < 0.75 * full:
+            out.append(para)
+            para = ""
+    if para:
+        out.append(para)
+    return "\n".join(out)
+
+
 def _find_line(text: str, title: str, lo: int, hi: int) -> tuple[int, int] | None:
     """The span of the line holding ``title`` (whitespace-insensitive) in ``text[lo:hi]``."""
     pattern = r"\s+".join(re.escape(w) for w in title.split())
@@ -69,7 +104,7 @@ class PDFLoader:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise SkipFile("encrypted PDF (a password is needed); decrypt it first, e.g. `qpdf --decrypt --password=PW in.pdf out.pdf`")
-            pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            pages = [reflow(page.extract_text() or "").strip() for page in reader.pages]
         except SkipFile:
             raise
         except FileNotDecryptedError:
