@@ -195,6 +195,8 @@ def main() -> None:
     if args.variants != "none":
         for variant in args.variants.split(","):
             for cname, corpus in corpora.items():
+                if cname != "per-question":  # the variants on one corpus: the breadcrumb and section choices
+                    continue
                 print(f"== {cname} size {args.default} {variant}", flush=True)
                 crumb, sections = (variant, True) if variant in ("title", "none") else ("path", False)
                 runs.append(run_config(f"{cname}__{args.default}__{variant}{args.tag}", corpus, args.default, crumb, sections, questions,
@@ -204,7 +206,52 @@ def main() -> None:
             "corpora": {k: {"documents": v["documents"], "paragraphs": v["paragraphs"]} for k, v in corpora.items()}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"longdoc{args.tag}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
-    print(json.dumps([{k: r[k] for k in ("corpus", "chunk_tokens", "breadcrumb", "sections", "chunks")} | r["recall"]["hippo"] for r in runs], indent=1))
+    (RESULTS / f"longdoc{args.tag}.md").write_text(render(meta, runs, args.default))
+    print((RESULTS / f"longdoc{args.tag}.md").read_text())
+
+
+def render(meta: dict[str, Any], runs: list[dict[str, Any]], default: int) -> str:
+    """The Markdown report of the runs."""
+    cols = [f"R@{k}" for k in KS] + [f"B@{b}" for b in BUDGETS]
+    lines = [
+        "# Long documents: MuSiQue-100 paragraphs joined into Markdown documents", "",
+        f"`{meta['command']}` on {meta['date']}, {meta['machine']}. Embedder all-MiniLM-L6-v2, spaCy OpenIE.", "",
+        "Corpora: " + "; ".join(f"`{k}` {v['documents']} documents, {v['paragraphs']} paragraphs" for k, v in meta["corpora"].items())
+        + ". Gold-paragraph recall: a supporting paragraph counts when retrieved chunks of a document holding it cover at "
+        "least half of its text; R@k over the top k chunks, B@n over the first n tokens retrieved (chunk contents in rank "
+        "order, breadcrumb included, MiniLM tokens).", "",
+    ]
+    for title, pick in (
+        (f"Chunk-size sweep (breadcrumb = title and heading path, cut at headings)",
+         lambda r: r["breadcrumb"] == "path" and r["sections"]),
+        (f"Variants at {default} tokens (per-question corpus)", lambda r: r["chunk_tokens"] == default and r["corpus"] == "per-question"),
+    ):
+        lines += [f"## {title}", "", "| corpus | tokens | breadcrumb | cut at headings | chunks | retriever | " + " | ".join(cols) + " |",
+                  "|---|---|---|---|---|---|" + "---|" * len(cols)]
+        for r in runs:
+            if not pick(r):
+                continue
+            for ret in RETRIEVERS:
+                rec = r["recall"][ret]
+                lines.append(f"| {r['corpus']} | {r['chunk_tokens']} | {r['breadcrumb']} | {'yes' if r['sections'] else 'no'} | "
+                             f"{r['chunks']} | {ret} | " + " | ".join(f"{rec[c]:.3f}" for c in cols) + " |")
+        lines.append("")
+    lines += ["## hippo against dense at the default", "", "| corpus | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for r in runs:
+        if r["chunk_tokens"] == default and r["breadcrumb"] == "path" and r["sections"]:
+            h, d = r["recall"]["hippo"], r["recall"]["dense"]
+            lines.append(f"| {r['corpus']} | " + " | ".join(f"{h[c] - d[c]:+.3f}" for c in cols) + " |")
+    lines += ["", "## Ingestion throughput (default chunking, 10-document corpus)", ""]
+    for r in runs:
+        if r["corpus"] == "shuffled" and r["chunk_tokens"] == default and r["breadcrumb"] == "path" and r["sections"]:
+            t = r["build"]["timings_s"]
+            total = r["read_s"] + r["chunk_s"] + t["total"]
+            stages = {"read (load + parse)": r["read_s"], "chunk": r["chunk_s"], **{k: t.get(k, 0.0) for k in ("extract", "embed", "synonymy", "graph", "write")}}
+            lines += [f"{r['documents']} documents, {r['chunks']} chunks in {total:.1f} s: {r['documents'] / total:.3f} documents/s, "
+                      f"{r['chunks'] / total:.1f} chunks/s (reading and chunking alone: {r['chunks'] / (r['read_s'] + r['chunk_s']):.0f} chunks/s).", "",
+                      "| stage | seconds | share |", "|---|---|---|"]
+            lines += [f"| {k} | {v:.2f} | {100 * v / total:.1f}% |" for k, v in stages.items()]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
