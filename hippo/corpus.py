@@ -103,14 +103,12 @@ def read_corpus(path: str | Path, config: Config | None = None) -> list[Passage]
     except UnicodeDecodeError:
         raise CorpusError(f"{src}: not UTF-8 text") from None
     if src.suffix.lower() in (".jsonl", ".ndjson"):
+        from hippo.ingest.jsondocs import json_lines
+
         passages = []
-        for lineno, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{src}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        for lineno, record, why in json_lines(raw):
+            if why:
+                raise CorpusError(f"{src}:{lineno}: {why}")
             passages.append(_from_record(record, f"{src}:{lineno}"))
         return dedupe_passages(passages, src)
     if src.suffix.lower() == ".json":

@@ -5,11 +5,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hippo.ingest.document import Document, SkipFile
 from hippo.ingest.text import decode_text
+
+
+def json_lines(raw: str) -> Iterator[tuple[int, Any, str]]:
+    """``(line number, record, "")`` for each non-blank line of JSON Lines text, or
+    ``(line number, None, why)`` for a line that is not JSON."""
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line), ""
+        except json.JSONDecodeError as exc:
+            yield lineno, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
 
 
 def _record(record: Any, n: int, doc_id: str, source: str, where: str) -> Document | SkipFile:
@@ -39,19 +51,10 @@ class JSONLoader:
         is not JSON at all raises one."""
         raw = decode_text(data)
         if source.lower().endswith(".jsonl"):
-            out: list[Document | SkipFile] = []
-            n = 0
-            for lineno, line in enumerate(raw.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    out.append(SkipFile(f"malformed JSON ({exc.msg} at column {exc.colno})", f"line {lineno}"))
-                else:
-                    out.append(_record(record, n, doc_id, source, f"line {lineno}"))
-                n += 1
-            return out
+            return [
+                SkipFile(why, f"line {lineno}") if why else _record(record, n, doc_id, source, f"line {lineno}")
+                for n, (lineno, record, why) in enumerate(json_lines(raw))
+            ]
         try:
             data_ = json.loads(raw)
         except json.JSONDecodeError as exc:
