@@ -1,6 +1,11 @@
 """HTML loader: the page's main content (navigation, footers and boilerplate dropped) as
 Markdown, extracted by ``trafilatura`` (Apache-2.0; ``pip install 'hippo[documents]'``).
-Headings of the page become ``#`` lines, so the structure is found as in Markdown."""
+Headings of the page become ``#`` lines, so the structure is found as in Markdown.
+
+trafilatura's balanced mode keeps headings; its recall mode sometimes finds more text but
+drops headings (measured on 20 Debian Handbook pages: headings kept on 17 pages vs 5,
+balanced text 0.46-1.13x of recall). The balanced extraction is used unless it has less than 80% of the
+recall extraction's text."""
 
 from __future__ import annotations
 
@@ -26,10 +31,12 @@ class HTMLLoader:
         if not data.strip():
             raise SkipFile("empty file (no text)")
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
-        extracted = trafilatura.extract(
-            data, output_format="markdown", with_metadata=True, favor_recall=True,
-            include_comments=False, include_tables=True, include_images=False, include_links=False,
+        balanced, recall = (
+            trafilatura.extract(data, output_format="markdown", with_metadata=True, include_comments=False, include_tables=True,
+                                include_images=False, include_links=False, favor_recall=favor)
+            for favor in (False, True)
         )
+        extracted = balanced if balanced and len(balanced) >= 0.8 * len(recall or "") else recall
         if not extracted:
             raise SkipFile("HTML with no main text (nothing but markup, navigation or boilerplate)")
         text = extracted.replace("\r\n", "\n")
