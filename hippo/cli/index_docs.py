@@ -19,6 +19,9 @@ def run_documents(args: argparse.Namespace, config: Config) -> int:
     """Index the documents of ``args.corpus`` into ``args.out``."""
     if args.update:
         raise ConfigError("--update applies to passage corpora; a re-run over documents re-indexes the changed ones by itself")
+    if args.openie or config.extract.extractor == "precomputed":
+        raise ConfigError("--openie gives recorded OpenIE of passages; chunks of documents have none: index documents with "
+                          "the spaCy extractor (the default), or index a passage corpus with --openie")
     if config.extract.extractor == "llm":
         raise ConfigError(
             "LLM OpenIE of documents is not wired yet; index the folder with the spaCy extractor, or chunk it into a "
