@@ -150,3 +150,13 @@ def test_passage_corpus_indexes_as_before(sample_dir, tmp_path, capsys):
     assert names == sorted(p.name for p in b.iterdir() if p.name != "stats.json")
     assert [n for n in names if (a / n).read_bytes() != (b / n).read_bytes()] == []
     shutil.rmtree(lib)
+
+
+def test_index_inside_the_folder_is_not_read(tmp_path, capsys):
+    (tmp_path / "a.md").write_text("# Owls\n\nOwls hunt at night.")
+    out = tmp_path / "idx"
+    assert run(capsys, "index", tmp_path, "--out", out, *FAST)[0] == 0
+    code, stdout, err = run(capsys, "index", tmp_path, "--out", out, "--json")
+    report = json.loads(stdout)
+    assert code == 0 and report["documents"]["unchanged"] == 1 and report["documents"]["new"] == 0
+    assert "idx/: the index being written (--out) is not read" in err

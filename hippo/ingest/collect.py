@@ -52,10 +52,11 @@ class Loaded:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def scan(path: str | Path, max_file_mb: float) -> tuple[list[SourceFile], list[Skipped]]:
+def scan(path: str | Path, max_file_mb: float, exclude: Path | None = None) -> tuple[list[SourceFile], list[Skipped]]:
     """The readable files under ``path`` (a folder, recursively, or one file), sorted, and the
     ones skipped: unsupported extensions, hidden files and folders, files over the size
-    limit. A single named file of an unsupported type is an error."""
+    limit, and the folder ``exclude`` (the index being written, when it is inside ``path``).
+    A single named file of an unsupported type is an error."""
     root = Path(path)
     if not root.exists():
         raise CorpusError(f"not found: {root}; give a folder of documents or a file ({supported()})")
@@ -74,6 +75,9 @@ def scan(path: str | Path, max_file_mb: float) -> tuple[list[SourceFile], list[S
         here = Path(folder)
         hidden = sorted(d for d in dirs if d.startswith("."))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if exclude is not None and exclude.resolve().parent == here.resolve() and exclude.name in dirs:
+            dirs.remove(exclude.name)
+            skipped.append(Skipped(_given(path, here / exclude.name, root) + "/", "the index being written (--out) is not read"))
         for d in hidden:
             skipped.append(Skipped(_given(path, here / d, root) + "/", "hidden folder (names starting with '.' are not read)"))
         for name in sorted(names):

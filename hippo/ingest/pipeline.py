@@ -112,7 +112,7 @@ def index_documents(
         live = set() if rebuild else _live_ids(root)
         # a document whose chunks were deleted by id (hippo delete --ids) is read again and restored
         damaged = {rec["file"] for rec in registry.documents.values() if not {c["id"] for c in rec["chunks"]} <= live}
-        files, skipped = scan(path, config.ingest.max_file_mb)
+        files, skipped = scan(path, config.ingest.max_file_mb, exclude=root)
         single = Path(path).is_file()
         found: dict[str, str] = {}
         loaded: list[Loaded] = []
