@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fake_openai import ReplayServer
 
 from hippo.cli.main import main
 from hippo.corpus import read_corpus
@@ -77,6 +78,14 @@ def test_folder_index_cites_sources_and_spans(folder, tmp_path, capsys):
     assert code == 0 and stdout == "---\n"
     code, stdout, _ = run(capsys, "info", out, "--json")
     assert json.loads(stdout)["counts"]["documents"] == 5
+
+    def reader(body):  # the local fake OpenAI server answers as the QA reader
+        return "Thought: the guide says so.\nAnswer: in the brood chamber" if body["messages"][-1]["content"].endswith("Thought: ") else None
+
+    with ReplayServer(handlers=[reader]) as server:
+        code, stdout, _ = run(capsys, "ask", out, "Where does the queen lay eggs?", "-k", "3", "--llm-base-url", server.base_url,
+                              "--set", f"llm.cache={tmp_path / 'c.sqlite'}")
+    assert code == 0 and stdout.startswith("Answer: in the brood chamber") and stdout.count(f"      from {folder}/") == 3
 
     from hippo.export.neo4j_csv import export_neo4j_csv
 
