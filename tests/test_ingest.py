@@ -286,3 +286,22 @@ def test_plan_documents_every_fate():
     synced = plan_documents(registered, found, reread, read, failed_files=["bad.pdf"], sync=True)
     assert synced.deleted == ["col.jsonl#1", "gone.md"]
     assert plan_documents({}, [], [], {}).to_dict() == dict.fromkeys(("new", "changed", "unchanged", "gone", "deleted", "failed"), 0)
+
+
+def test_pdf_reflow_joins_wrapped_lines_only():
+    from hippo.ingest.pdf import reflow
+
+    page = ("DESCRIPTION\n"
+            "The APT preferences file can be used to control which versions of packages\n"
+            "will be selected for installation when several versions are avail-\n"
+            "able from different releases of the distribution at once.\n"
+            "A short last line.\n"
+            "\n"
+            "Next paragraph after a blank line that is long enough to be full width.")
+    assert reflow(page).split("\n") == [
+        "DESCRIPTION",
+        "The APT preferences file can be used to control which versions of packages will be selected for installation "
+        "when several versions are avail-able from different releases of the distribution at once. A short last line.",  # hyphen kept
+        "",
+        "Next paragraph after a blank line that is long enough to be full width.",
+    ]
