@@ -177,7 +177,7 @@ def run_config(name: str, corpus: dict[str, Any], size: int, breadcrumb: str, se
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="128,192,254", help="chunk sizes of the sweep (tokens)")
+    ap.add_argument("--sizes", default="192,128,254", help="chunk sizes of the sweep (tokens), in the order they run")
     ap.add_argument("--default", type=int, default=192, help="the size the variants are measured at")
     ap.add_argument("--variants", default="title,none,merge", help="breadcrumb/sections variants at the default size (or none)")
     ap.add_argument("--rebuild", action="store_true")
@@ -187,26 +187,22 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     questions = json.loads((DATA / "questions.json").read_text())
     corpora = write_corpora()
-    runs = []
-    for size in [int(s) for s in args.sizes.split(",")]:
-        for cname, corpus in corpora.items():
-            print(f"== {cname} size {size}", flush=True)
-            runs.append(run_config(f"{cname}__{size}__path{args.tag}", corpus, size, "path", True, questions, args.rebuild, args.overrides))
-    if args.variants != "none":
-        for variant in args.variants.split(","):
-            for cname, corpus in corpora.items():
-                if cname != "per-question":  # the variants on one corpus: the breadcrumb and section choices
-                    continue
-                print(f"== {cname} size {args.default} {variant}", flush=True)
-                crumb, sections = (variant, True) if variant in ("title", "none") else ("path", False)
-                runs.append(run_config(f"{cname}__{args.default}__{variant}{args.tag}", corpus, args.default, crumb, sections, questions,
-                                       args.rebuild, args.overrides))
     meta = {"command": "python benchmarks/longdoc.py " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "corpora": {k: {"documents": v["documents"], "paragraphs": v["paragraphs"]} for k, v in corpora.items()}}
+    plan = [(cname, size, "path") for size in [int(s) for s in args.sizes.split(",")] for cname in corpora]
+    if args.variants != "none":  # the breadcrumb and section choices, on the per-question corpus
+        plan += [("per-question", args.default, v) for v in args.variants.split(",")]
+    runs = []
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"longdoc{args.tag}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
-    (RESULTS / f"longdoc{args.tag}.md").write_text(render(meta, runs, args.default))
+    for cname, size, variant in plan:
+        print(f"== {cname} size {size} {variant}", flush=True)
+        crumb, sections = (variant, True) if variant in ("path", "title", "none") else ("path", False)
+        runs.append(run_config(f"{cname}__{size}__{variant}{args.tag}", corpus=corpora[cname], size=size, breadcrumb=crumb,
+                               sections=sections, questions=questions, rebuild=args.rebuild, overrides=args.overrides))
+        # written after every run: an interrupted sweep keeps what it measured
+        (RESULTS / f"longdoc{args.tag}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+        (RESULTS / f"longdoc{args.tag}.md").write_text(render(meta, runs, args.default))
     print((RESULTS / f"longdoc{args.tag}.md").read_text())
 
 
