@@ -190,9 +190,13 @@ def main() -> None:
     meta = {"command": "python benchmarks/longdoc.py " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "corpora": {k: {"documents": v["documents"], "paragraphs": v["paragraphs"]} for k, v in corpora.items()}}
-    plan = [(cname, size, "path") for size in [int(s) for s in args.sizes.split(",")] for cname in corpora]
-    if args.variants != "none":  # the breadcrumb and section choices, on the per-question corpus
+    sizes = [int(s) for s in args.sizes.split(",")]
+    # in order of what a cut-short run should have measured first: the sweep on the long documents,
+    # the default on both corpora, the breadcrumb and section variants, then the rest of the sweep
+    plan = [("shuffled", size, "path") for size in sizes] + [("per-question", args.default, "path")]
+    if args.variants != "none":
         plan += [("per-question", args.default, v) for v in args.variants.split(",")]
+    plan += [("per-question", size, "path") for size in sizes if size != args.default]
     runs = []
     RESULTS.mkdir(exist_ok=True)
     for cname, size, variant in plan:
