@@ -138,8 +138,10 @@ def test_real_index_is_byte_deterministic(sample_build, sample_dir, tmp_path):
     first = sample_build[0]
 
     def files(root):
-        gen = root / (root / "CURRENT").read_text().strip()
-        return {p.name: p.read_bytes() for p in gen.iterdir() if p.name != "stats.json"}
+        from hippo.store import read_manifest
+
+        seg = root / read_manifest(root)["segments"][0]["name"]
+        return {p.name: p.read_bytes() for p in seg.iterdir()}
 
     a, b = files(first), files(again)
     assert a.keys() == b.keys() and "passage_vectors.npy" in a

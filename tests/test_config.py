@@ -88,3 +88,61 @@ def test_override_back_to_default_reaches_the_engine(tmp_path):
     assert built.config.retrieval.damping == 0.6
     reopened = open_index(tmp_path / "idx", {"retrieval.damping": 0.5}, embedder=HashingEmbedder(64))
     assert reopened.config.retrieval.damping == 0.5
+
+
+def test_reference_table_lists_every_key_once():
+    from hippo.config import keys, query_time, reference_markdown, valid_keys
+
+    table = reference_markdown()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    listed = [row.split("`")[1] for row in rows]
+    assert listed == valid_keys()
+    for spec, row in zip(keys(), rows):
+        assert ("may change" in row) == query_time(spec.key)
+    assert "HIPPO_<SECTION>__<KEY>" in table
+
+
+def test_query_time_keys_are_todays_sections():
+    from hippo.config import QUERY_TIME, query_time, valid_keys
+
+    assert QUERY_TIME == ("retrieval.", "runtime.", "llm.")  # engine._override: key.startswith(QUERY_TIME)
+    assert {k for k in valid_keys() if query_time(k)} == {k for k in valid_keys() if k.startswith(QUERY_TIME)}
+    # an unknown key of a query-time section is refused as unknown, not as fixed at indexing
+    with pytest.raises(ConfigError, match="unknown config key 'retrieval.dampin'"):
+        Config().replace({"retrieval.dampin": 0.6})
+
+
+def _bad_values(spec):
+    """(raw value, words the error must contain) for each way this key's value can be bad."""
+    wrong_type = {int: "2.5", float: "abc", bool: "maybe", str: 7}[spec.type]
+    out = [(wrong_type, f"expected {spec.type.__name__}")]
+    if spec.choices:
+        out.append(("nonsense", ", ".join(spec.choices)))
+    if spec.nonblank:
+        out.append(("  ", "non-empty"))
+    for bound, step in ((spec.ge, -1), (spec.gt, 0), (spec.le, 1), (spec.lt, 0)):
+        if bound is not None:
+            value = bound + step if spec.type is int or step else bound
+            out.append((value if spec.type is float else int(value), "valid:"))
+    return out
+
+
+def test_every_key_refuses_each_kind_of_bad_value():
+    from hippo.config import keys
+
+    tried = 0
+    for spec in keys():
+        for raw, words in _bad_values(spec):
+            with pytest.raises(ConfigError) as err:
+                Config().replace({spec.key: raw}).validate()
+            assert spec.key in str(err.value) and repr(raw) in str(err.value) and words in str(err.value), str(err.value)
+            tried += 1
+        assert Config().replace({spec.key: spec.default}).validate() == Config()
+    assert tried > len(keys()) + 40  # a wrong type for every key, a range or choice for 40-odd
+
+
+def test_env_and_set_parse_every_type():
+    c = load_config(overrides=["retrieval.query_ner=off", "llm.timeout=5", "embed.model=hashing:8"],
+                    env={"HIPPO_RETRIEVAL__TOP_K": "7", "HIPPO_GRAPH__SYNONYMY_THRESHOLD": "0.9"})
+    assert (c.retrieval.query_ner, c.llm.timeout, c.embed.model) == (False, 5.0, "hashing:8")
+    assert (c.retrieval.top_k, c.graph.synonymy_threshold) == (7, 0.9)

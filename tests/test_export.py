@@ -16,7 +16,8 @@ from hippo.export.graphml import export_graphml
 from hippo.export.neo4j_bolt import Target, _ident, node_upsert, rel_upsert, resolve_target, schema_statements
 from hippo.export.neo4j_csv import export_neo4j_csv
 from hippo.graph.build import EDGE_TYPES
-from hippo.store import read_index_files
+from hippo.ids import entity_id
+from hippo.live.flat import FlatIndex
 from hippo.testing import make_engine, tiny_passages
 
 
@@ -24,22 +25,22 @@ from hippo.testing import make_engine, tiny_passages
 def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "tiny"
     make_engine(path)
-    return read_index_files(path)
+    return FlatIndex.open(path)
 
 
 def test_rows_mirror_the_index(tiny):
     graph = build_export_graph(tiny)
     assert graph.counts() == expected_counts(tiny)
-    entities = tiny.json("entities.json")
+    names = list(tiny.strings("entity_names"))
     n_p = tiny.manifest["counts"]["passages"]
     by_id = {r["id"]: r["props"] for r in graph.node_rows("Entity")}
-    for j, (eid, name) in enumerate(zip(entities["ids"], entities["names"])):
+    for j, (eid, name) in enumerate(zip(map(entity_id, names), names)):
         assert by_id[eid]["name"] == name and by_id[eid]["idx"] == n_p + j
     # Every index edge is one relationship with the index's weight, between the same nodes.
     idx = {r["id"]: r["props"]["idx"] for nodes in graph.nodes if nodes.label != "Fact" for r in nodes.rows}
     edges = {
         (EDGE_TYPES[k], min(s, d), max(s, d)): w
-        for s, d, w, k in zip(*(np.asarray(tiny.array(f"edge_{x}.npy")).tolist() for x in ("src", "dst", "weight", "kind")))
+        for s, d, w, k in zip(*(np.asarray(tiny.array(f"edge_{x}")).tolist() for x in ("src", "dst", "weight", "kind")))
     }
     exported = {}
     for name, rel_type in (("relation", "RELATION"), ("context", "CONTAINS"), ("synonym", "SYNONYM")):
@@ -57,6 +58,29 @@ def test_relations_point_from_subject_to_object_and_list_their_facts(tiny):
     assert rel[("acme corp", "berlin")]["predicates"] == ["headquartered in"]
     facts = {r["id"] for r in graph.node_rows("Fact")}
     assert all(set(p["facts"]) <= facts for p in rel.values())
+
+
+def test_a_segmented_index_exports_as_its_compaction(tmp_path):
+    """Adds and deletes after the base: the export equals the export of the compacted index."""
+    from hippo.embed.hashing import HashingEmbedder
+    from hippo.engine import open_index
+    from hippo.testing import TINY_TRIPLES, ScriptedExtractor
+
+    path = tmp_path / "seg"
+    passages = tiny_passages()
+    make_engine(path, passages[:2])
+    with open_index(path, writable=True, embedder=HashingEmbedder(64), extractor=ScriptedExtractor(TINY_TRIPLES)) as mem:
+        mem.add(passages[2:])
+        mem.delete([passages[0].id])
+        segmented = build_export_graph(FlatIndex.open(path))
+        assert len(mem.manifest["segments"]) == 3
+        mem.compact()
+    compacted = build_export_graph(FlatIndex.open(path))
+    assert segmented.counts() == compacted.counts() == expected_counts(FlatIndex.open(path))
+    for a, b in zip(segmented.nodes, compacted.nodes):
+        assert sorted(r["h"] for r in a.rows) == sorted(r["h"] for r in b.rows)
+    for a, b in zip(segmented.rels, compacted.rels):
+        assert sorted(r["h"] for r in a.rows) == sorted(r["h"] for r in b.rows)
 
 
 def test_digests_are_stable_and_change_with_content(tiny):
@@ -110,8 +134,8 @@ def test_graphml_round_trips_through_networkx(tiny, tmp_path):
     counts = tiny.manifest["counts"]
     assert g.number_of_nodes() == info["nodes"] == counts["passages"] + counts["entities"]
     assert info["edges"] == sum(counts["edges"].values())
-    entities = tiny.json("entities.json")
-    eid = entities["ids"][entities["names"].index("acme corp")]
+    eid = entity_id("acme corp")
+    assert "acme corp" in list(tiny.strings("entity_names"))
     assert g.nodes[eid]["label"] == "acme corp" and g.nodes[eid]["kind"] == "Entity"
     pid = tiny_passages()[1].id
     assert g.nodes[pid]["label"] == "Acme Corp"

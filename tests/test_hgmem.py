@@ -61,11 +61,10 @@ def test_provisional_vertices_and_json_round_trip():
 
 
 def _view(engine):
-    ff = engine.files
+    indptr, indices = engine.snapshot.passage_facts
     return GraphView(
-        engine.ranker, engine.config.retrieval,
-        np.asarray(ff.array("passage_fact_indptr.npy")), np.asarray(ff.array("passage_fact_indices.npy")),
-        engine.entity_names, lambda f: engine.facts[f].as_text(), engine.graph.adjacency(),
+        engine.ranker, engine.config.retrieval, indptr, indices,
+        engine.entity_names, lambda f: engine.facts[f].as_text(), engine.solver.adj,
     )
 
 

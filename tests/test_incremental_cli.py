@@ -31,39 +31,37 @@ def setup(tmp_path, sample_dir):
 def test_add_update_delete_and_history(setup, capsys):
     tmp, idx, opts = setup
     code, out, _ = run(capsys, "index", tmp / "b1.json", "--out", idx, *opts)
-    assert code == 0 and out.startswith(f"indexed 5 passages into {idx} (gen-000001): 5 passages")
+    assert code == 0 and out.startswith(f"indexed 5 passages into {idx} (generation 1, segment seg-000001): 5 passages")
     code, out, _ = run(capsys, "index", tmp / "b2.json", "--out", idx, *opts)
-    assert code == 0 and out.startswith(f"added 3 passages to {idx} (gen-000002): 8 passages")
-    assert "(3 passages)" in out and "new of" in out  # extracted only the new ones
+    assert code == 0 and out.startswith(f"added 3 passages to {idx} (generation 2, segment seg-000002.hseg): 8 passages")
+    assert "(3 passages extracted" in out  # extracted only the new ones
     code, out, _ = run(capsys, "index", tmp / "b2.json", "--out", idx, *opts)
     assert code == 0 and out.startswith(f"nothing to do: {idx} already holds these passages")
     run(capsys, "index", tmp / "x.jsonl", "--out", idx, *opts)
 
     code, out, err = run(capsys, "index", tmp / "x2.jsonl", "--out", idx, *opts)
     assert code == 1 and out == ""
-    assert err.strip().count("\n") == 0 and "1 passage(s) are already in" in err and "pass --update" in err
+    assert err.strip().count("\n") == 0 and "1 passage(s) are already in" in err and "(--update)" in err
 
     code, out, _ = run(capsys, "index", tmp / "x2.jsonl", "--out", idx, "--update", *opts)
-    assert code == 0 and out.startswith(f"added 0 and replaced 1 passages in {idx} (gen-000004): 9 passages")
+    assert code == 0 and out.startswith(f"added 0 and replaced 1 passages in {idx} (generation 4, segment seg-000004.hseg): 9")
 
     code, out, _ = run(capsys, "delete", idx, "--corpus", tmp / "b2.json", "--json")
     report = json.loads(out)
     assert code == 0 and report["changes"]["passages"]["removed"] == 3 and report["counts"]["passages"] == 6
     assert report["changes"]["embedded"] == 0 and report["changes"]["extracted"] == 0
     code, out, _ = run(capsys, "delete", idx, "--ids", "x")
-    assert code == 0 and out.startswith(f"deleted 1 passages from {idx} (gen-000006): 5 passages")
+    assert code == 0 and out.startswith(f"deleted 1 passages from {idx} (generation 7")  # 6 was the compaction
 
-    code, out, _ = run(capsys, "info", idx, "--history")
-    lines = [line for line in out.splitlines() if "gen-0000" in line and "T" in line]
-    assert [line[1:].split()[2] for line in lines] == [
-        "build", "insert", "insert", "update", "delete", "delete"
-    ]
-    assert lines[-1].startswith("* gen-000006") and not lines[0].startswith("*")  # collected vs on disk
     code, out, _ = run(capsys, "info", idx, "--history", "--json")
     history = json.loads(out)["history"]
-    assert [h["counts"]["passages"] for h in history] == [5, 8, 9, 9, 6, 5]
-    assert [h["on_disk"] for h in history] == [False] * 4 + [True] * 2
+    ops = [h["operation"] for h in history]
+    # the deletions pass the policy's tombstone share: a compaction follows the fifth write
+    assert ops[:6] == ["build", "add", "add", "update", "delete", "compact"] and ops[6] == "delete"
+    assert [h["counts"]["passages"] for h in history][:7] == [5, 8, 9, 9, 6, 6, 5]
     assert history[3]["passages"] == {"added": 0, "updated": 1, "removed": 0}
+    code, out, _ = run(capsys, "info", idx, "--history")
+    assert "update" in out and "compact" in out and code == 0
 
 
 def test_settings_rebuild_and_errors(setup, capsys):
@@ -83,7 +81,7 @@ def test_settings_rebuild_and_errors(setup, capsys):
     code, out, err = run(capsys, "delete", idx, "--ids", "nope,p-0")
     assert code == 1 and "2 of 2 id(s) are not in" in err and "nothing was deleted" in err
     code, _, err = run(capsys, "delete", tmp / "missing", "--ids", "a")
-    assert code == 1 and "index not found" in err and not (tmp / "missing").exists()
+    assert code == 1 and "is not a hippo index" in err and not (tmp / "missing").exists()
     code, _, err = run(capsys, "delete", idx, "--ids", " , ")
     assert code == 1 and "--ids is empty" in err
     with pytest.raises(SystemExit) as exc:

@@ -21,7 +21,8 @@ import pytest
 from hippo import open_index
 from hippo.embed import HashingEmbedder
 from hippo.errors import IndexFormatError
-from hippo.store import read_index_files
+from hippo.live.snapshot import Snapshot
+from hippo.store import read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 OPTS = ["--set", "embed.model=hashing:64", "--set", "runtime.checkpoint_passages=3", "--set", "runtime.checkpoint_strings=100"]
@@ -82,9 +83,14 @@ def run_and_kill(corpus: Path, out: Path, stage: str, nth: int, delay_s: float) 
     return ("killed" if proc.returncode == -signal.SIGKILL else "finished"), seen
 
 
-def gen_files(root: Path) -> dict[str, bytes]:
-    gen = root / (root / "CURRENT").read_text().strip()
-    return {p.name: p.read_bytes() for p in sorted(gen.iterdir()) if p.name != "stats.json"}
+def gen_files(root: Path) -> dict[tuple[int, str], bytes]:
+    """Every file of every live segment, by position and member name (segment names aside)."""
+    out = {}
+    for k, entry in enumerate(read_manifest(root)["segments"]):
+        path = root / entry["name"]
+        for f in (sorted(path.iterdir()) if path.is_dir() else [path]):
+            out[(k, f.name if path.is_dir() else "segment")] = f.read_bytes()
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +113,9 @@ JOBS = 3
 moment of extraction, of embedding, then of a later stage; then it is run to the end."""
 
 
-def check_readable(root: Path, allowed: tuple[dict[str, bytes], ...]) -> dict[str, bytes]:
-    files = read_index_files(root)
-    assert files.verify() == []
+def check_readable(root: Path, allowed: tuple[dict, ...]) -> dict:
+    snap = Snapshot.open(root)
+    assert [b for v, e in zip(snap.views, snap.manifest["segments"]) for b in v.files.verify(e)] == []
     now = gen_files(root)
     assert now in allowed, "torn index"
     engine = open_index(root, embedder=HashingEmbedder(64))
@@ -164,7 +170,7 @@ def test_a_killed_first_build_leaves_no_index_then_resumes(corpora):
     outcome, seen = run_and_kill(tmp / "b1.json", root, "embed", 1, 0.0)
     assert outcome == "killed", seen
     with pytest.raises(IndexFormatError, match="first build was interrupted"):
-        read_index_files(root)
+        Snapshot.open(root)
     report = finish(tmp / "b1.json", root)
     assert report["changes"]["reused"]["extractions"] == 10 and report["changes"]["extracted"] == 0
     assert report["changes"]["reused"]["vectors"] > 0
@@ -176,8 +182,8 @@ def test_readers_see_old_or_new_while_a_writer_runs(corpora):
     tmp, old, new = corpora
     root = tmp / "readers"
     shutil.copytree(old, root)
-    n_old, n_new = (len(read_index_files(d).jsonl("passages.jsonl")) for d in (old, new))
-    opened_before = open_index(root, embedder=HashingEmbedder(64))
+    n_old, n_new = (read_manifest(d)["counts"]["passages"] for d in (old, new))
+    opened_before = open_index(root, {"runtime.refresh_seconds": 3600}, embedder=HashingEmbedder(64))
     before = opened_before.retrieve("Who founded the association?", k=5)
     seen: set[int] = set()
     errors: list[BaseException] = []
@@ -187,7 +193,8 @@ def test_readers_see_old_or_new_while_a_writer_runs(corpora):
         while not done.is_set():
             try:
                 engine = open_index(root, embedder=HashingEmbedder(64))
-                assert engine.files.verify() == []
+                snap = engine.snapshot
+                assert [b for v, e in zip(snap.views, snap.manifest["segments"]) for b in v.files.verify(e)] == []
                 seen.add(len(engine.passage_ids))
                 assert engine.retrieve("Who founded the association?", k=3).hits
                 assert opened_before.retrieve("Who founded the association?", k=5).hits == before.hits

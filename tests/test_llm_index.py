@@ -56,10 +56,12 @@ def index(capsys, corpus, out, server, cache, *extra):
 
 
 def generation_files(out: Path) -> dict[str, bytes]:
-    gen = out / (out / "CURRENT").read_text().strip()
-    names = ["passages.jsonl", "entities.json", "facts.jsonl", "extractions.jsonl", "edge_src.npy", "edge_dst.npy",
+    from hippo.store import read_manifest
+
+    seg = out / read_manifest(out)["segments"][0]["name"]
+    names = ["passage_ids.bin", "entity_names.bin", "fact_relations.bin", "extractions.jsonl", "edge_src.npy", "edge_dst.npy",
              "edge_weight.npy", "edge_kind.npy", "entity_passage_count.npy", "fact_subject.npy", "fact_object.npy"]
-    return {n: (gen / n).read_bytes() for n in names}
+    return {n: (seg / n).read_bytes() for n in names}
 
 
 def test_prompts_keep_the_wire_contract(corpus):
@@ -91,8 +93,7 @@ def test_llm_index_equals_precomputed_import_and_reimports(capsys, corpus, recor
     assert main(["index", str(corpus), "--out", str(tmp_path / "re"), "--openie", str(written), *common]) == 0
     capsys.readouterr()
     assert generation_files(tmp_path / "re") == generation_files(tmp_path / "pre")
-    assert json.loads((tmp_path / "llm" / "CURRENT").parent.joinpath(
-        (tmp_path / "llm" / "CURRENT").read_text().strip(), "manifest.json").read_text())["extractor"]["name"] == "hippo.extractor.llm.v1"
+    assert json.loads((tmp_path / "llm" / "CURRENT").read_text())["extractor"]["name"] == "hippo.extractor.llm.v1"
 
 
 def test_faults_lose_nothing_and_a_rerun_makes_no_call(capsys, corpus, recording, tmp_path):
@@ -132,7 +133,9 @@ def test_garbage_and_truncated_replies_give_a_partial_index_that_a_rerun_complet
         assert "partial index: 3 of 40" in err and str(out / FAILURES_FILE) in err
         for pid in bad_ids:
             assert pid in err
-        indexed = {json.loads(line)["id"] for line in (out / (out / "CURRENT").read_text().strip() / "passages.jsonl").open()}
+        from hippo.live.snapshot import Snapshot
+
+        indexed = set(Snapshot.open(out).passage_ids)
         assert not indexed & bad_ids
         # the healthy re-run asks only for the three
         server.heal()

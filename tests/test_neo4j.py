@@ -31,7 +31,8 @@ from hippo.export.neo4j_csv import export_neo4j_csv
 from hippo.graph.build import EDGE_TYPES
 from hippo.indexer import build_index
 from hippo.neo4j import server
-from hippo.store import read_index_files
+from hippo.ids import entity_id, fact_id
+from hippo.live.flat import FlatIndex
 from hippo.types import Passage
 from hippo.testing import TINY_TRIPLES, ScriptedExtractor, fake_config, make_engine, tiny_passages
 
@@ -103,12 +104,12 @@ def expected(files) -> dict[str, dict[str, int]]:
 def musique_index(tmp_path_factory):
     """The MuSiQue-100 index (recorded OpenIE, real embedder); HIPPO_TEST_MUSIQUE_INDEX reuses a built one."""
     if ENV.get("HIPPO_TEST_MUSIQUE_INDEX"):
-        return read_index_files(ENV["HIPPO_TEST_MUSIQUE_INDEX"])
+        return FlatIndex.open(ENV["HIPPO_TEST_MUSIQUE_INDEX"])
     if not (MUSIQUE / "corpus.json").exists():
         _missing(f"MuSiQue-100 data not found at {MUSIQUE}")
     out = tmp_path_factory.mktemp("musique") / "musique100"
     build_index(MUSIQUE / "corpus.json", out, openie=MUSIQUE / "openie_gpt-3.5-turbo-1106.json")
-    return read_index_files(out)
+    return FlatIndex.open(out)
 
 
 @pytest.fixture(scope="module")
@@ -135,15 +136,18 @@ def test_counts_by_label_and_type_equal_the_index(target, musique_index, musique
 def test_sampled_ids_and_weights_equal_the_index(target, musique_index, musique_export):
     files = musique_index
     rng = random.Random(7)
-    passages = files.jsonl("passages.jsonl")
-    ents = files.json("entities.json")
-    n_p = len(passages)
-    ids = [p["id"] for p in passages] + ents["ids"]
-    src, dst, w, kind = (np.asarray(files.array(f"edge_{x}.npy")) for x in ("src", "dst", "weight", "kind"))
+    names = list(files.strings("entity_names"))
+    ents = {"ids": [entity_id(n) for n in names], "names": names}
+    pids = list(files.strings("passage_ids"))
+    n_p = len(pids)
+    ids = pids + ents["ids"]
+    src, dst, w, kind = (np.asarray(files.array(f"edge_{x}")) for x in ("src", "dst", "weight", "kind"))
     picks = rng.sample(range(len(src)), 300)
     rows = [{"a": ids[src[i]], "b": ids[dst[i]], "type": REL_OF_KIND[EDGE_TYPES[kind[i]]], "w": float(w[i])} for i in picks]
     ent_picks = rng.sample(range(len(ents["ids"])), 100)
-    facts = files.jsonl("facts.jsonl")
+    subj, obj = np.asarray(files.array("fact_subject")), np.asarray(files.array("fact_object"))
+    facts = [{"id": fact_id(names[a], r, names[b]), "s": names[a], "r": r, "o": names[b]}
+             for a, r, b in zip(subj.tolist(), files.strings("fact_relations"), obj.tolist())]
     fact_picks = rng.sample(range(len(facts)), 100)
     with connect(target) as driver:
         got = driver.execute_query(
@@ -272,7 +276,7 @@ def test_csv_imports_into_a_fresh_database_with_the_same_counts(target, local_se
 @pytest.fixture()
 def tiny(tmp_path):
     make_engine(tmp_path / "tiny")
-    return read_index_files(tmp_path / "tiny")
+    return FlatIndex.open(tmp_path / "tiny")
 
 
 def test_another_index_needs_replace(target, tiny, musique_index, musique_export):
@@ -288,13 +292,13 @@ def test_new_generation_writes_only_what_changed(target, tmp_path):
     path = tmp_path / "idx"
     make_engine(path)
     wipe(target)
-    first = read_index_files(path)
+    first = FlatIndex.open(path)
     export_to_neo4j(first, target)
     passages = tiny_passages()
     changed = [*passages[:3], Passage("p-paris2", "Paris\nParis is the capital of France. Paris hosts the Louvre.", "Paris")]
     triples = {**TINY_TRIPLES, "Paris": [*TINY_TRIPLES["Paris"], ("Paris", "hosts", "Louvre")]}
     build_index(changed, path, fake_config(), extractor=ScriptedExtractor(triples), embedder=HashingEmbedder(64))
-    second = read_index_files(path)
+    second = FlatIndex.open(path)
     assert second.generation != first.generation
     old, new = build_export_graph(first), build_export_graph(second)
     report = export_to_neo4j(second, target)
@@ -420,7 +424,7 @@ def test_query_activation_needs_this_index_exported(target, tmp_path):
     engine = make_engine(tmp_path / "other", passages=tiny_passages()[:3])
     result = engine.retrieve("Where was Alice Smith born?", k=2)
     with pytest.raises(Neo4jError, match="export this index first"):
-        write_query_activation(engine.files, result, target)
+        write_query_activation(engine.path, result, target)
 
 
 def test_port_in_use_and_stop_without_server(local_server, tmp_path):

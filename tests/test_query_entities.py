@@ -115,3 +115,21 @@ def test_prepared_batches_slice_and_rank_like_retrieve(tmp_path):
     assert one.passages.tolist() == [engine.passage_ids.index(h.passage_id) for h in engine.retrieve(qs[1], k=3).hits]
     with pytest.raises(TypeError):
         batch[0]
+
+
+def test_spacy_mentions_of_one_query_equal_the_batch_path():
+    """A query or two call the NER pipes directly; a batch goes through ``nlp.pipe``: same mentions."""
+    import json
+    from pathlib import Path
+
+    from hippo.extract.spacy_ie import DIRECT_UP_TO, SpacyMentionRecognizer
+
+    questions = [q["question"] for q in json.loads(
+        (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "musique100" / "questions.json").read_text())]
+    recognizer = SpacyMentionRecognizer()
+    batch = recognizer.mentions(questions)  # 100 > DIRECT_UP_TO: nlp.pipe
+    assert len(questions) > DIRECT_UP_TO
+    one_by_one = [recognizer.mentions([q])[0] for q in questions]
+    assert one_by_one == batch
+    assert sum(map(len, batch)) > 100  # the questions do name things
+    assert recognizer.mentions(["Who  founded the   Boston Red Sox?", ""]) == [["Boston Red Sox"], []]

@@ -133,15 +133,15 @@ def test_warm_loads_the_first_query_costs_without_asking_the_llm(tmp_path, metho
     cold = open_index(tmp_path / "idx", overrides, embedder=HashingEmbedder(64))
     llm = ScriptedLLMClient(lambda request: '{"fact": []}')
     cold._llm = llm
-    assert cold._recognizer is None and cold.solver._push is None and cold.solver._sym is None
+    assert cold.queries._recognizer is None and cold.solver._push is None and cold.solver._sym is None
     parts = cold.warm()
     assert set(parts) == {"prepare", "rank"} | ({"prefetch"} if method == "push" else set())
     assert all(s >= 0 for s in parts.values())
     assert llm.requests == []  # the filter is on, but warming asks nothing
-    assert cold._recognizer is not None  # spaCy's NER is loaded
-    assert cold._entity_vectors is not None  # the warm query's mention was matched to its nearest entity
+    assert cold.queries._recognizer is not None  # spaCy's NER is loaded
+    assert cold._commit._nearest is not None and cold._commit._nearest._vectors is not None  # the warm query's mention was matched to its nearest entity
     assert (cold.solver._push if method == "push" else cold.solver._sym) is not None
-    assert "memory" in cold.warm("hgmem") and cold._hgmem_view is not None
+    assert "memory" in cold.warm("hgmem") and cold._commit.view is not None
     # Warming changes no result.
     fresh = open_index(tmp_path / "idx", {"retrieval.ppr_method": method}, embedder=HashingEmbedder(64))
     warmed = cold.with_overrides({"llm.filter": False})

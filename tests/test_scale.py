@@ -133,7 +133,7 @@ def synthetic_corpus(n_p: int = 1500, dim: int = 32, seed: int = 0):
     ), emb, owner, twins
 
 
-def test_prepared_index_matches_the_graph_code_and_refuses_updates(tmp_path):
+def test_prepared_index_matches_the_graph_code_and_takes_writes(tmp_path):
     from hippo import open_index
     from hippo.config import Config
     from hippo.errors import HippoError
@@ -142,23 +142,28 @@ def test_prepared_index_matches_the_graph_code_and_refuses_updates(tmp_path):
 
     corpus, emb, _, twins = synthetic_corpus()
     report = write_prepared(tmp_path / "idx", corpus, Config())
-    assert report["synonymy_search"] == "exact" and report["synonymy"]["accepted"] >= 60
+    assert report["synonymy"]["search"] == "exact" and report["synonymy"]["accepted"] >= 60
     rows, cols, fact_count, _ = containment(corpus)
     g = build_graph(1500, len(corpus.entity_names), corpus.fact_subject, corpus.fact_object, fact_count, rows, cols,
                     corpus.entity_vectors, np.ones(len(corpus.entity_names), bool), 0.8, 101)
     engine = open_index(tmp_path / "idx", embedder=emb)
-    assert engine.compact
     assert abs(engine.solver.adj - g.adjacency()).max() < 1e-6
     assert engine.passage_ids[7] == "p7" and engine.entity_names[3] == "entity 3 d"
     assert engine.facts[0].subject == corpus.entity_names[corpus.fact_subject[0]]
     assert engine.name_index().get("entity 3 d") == 3
     hit = engine.retrieve("Entity 3 D", k=3)
     assert [s.name for s in hit.seeds if s.source != "fact"] == ["entity 3 d"]
-    (tmp_path / "c.json").write_text(json.dumps([{"title": "x", "text": "Some text."}]))
-    from hippo.indexer import build_index
+    from hippo.testing import ScriptedExtractor
 
-    with pytest.raises(HippoError, match="prepared arrays"):
-        build_index(tmp_path / "c.json", tmp_path / "idx", embedder=emb)
+    script = {"x": [("entity 3 d", "knows", "a brand new entity")]}
+    with open_index(tmp_path / "idx", writable=True, embedder=emb, extractor=ScriptedExtractor(script)) as mem:
+        ids = mem.add([{"title": "x", "text": "Entity 3 d knows a brand new entity."}, {"text": "Nothing to extract."}])
+        assert len(ids) == 2 and mem.manifest["counts"]["passages"] == 1502
+        assert mem.retrieve("a brand new entity", k=1).passage_ids == ids[:1]
+        mem.delete(["p7", ids[1]])
+        assert mem.manifest["counts"]["passages"] == 1500 and "p7" not in mem.retrieve("entity 3 d", k=50).passage_ids
+        with pytest.raises(HippoError, match="not in"):
+            mem.delete(["p7"])
 
 
 def test_prepared_vector_files_are_copied_unless_linking_is_asked_for(tmp_path):
@@ -173,8 +178,8 @@ def test_prepared_vector_files_are_copied_unless_linking_is_asked_for(tmp_path):
     mapped = dataclasses.replace(corpus, passage_vectors=np.load(src, mmap_mode="r"))
     write_prepared(tmp_path / "copied", mapped, Config())
     write_prepared(tmp_path / "linked", mapped, Config(), link_vectors=True)
-    copied = next((tmp_path / "copied").glob("gen-*/passage_vectors.npy"))
-    linked = next((tmp_path / "linked").glob("gen-*/passage_vectors.npy"))
+    copied = next((tmp_path / "copied").glob("seg-*/passage_vectors.npy"))
+    linked = next((tmp_path / "linked").glob("seg-*/passage_vectors.npy"))
     assert copied.stat().st_ino != src.stat().st_ino and linked.stat().st_ino == src.stat().st_ino
     np.save(src, np.zeros_like(corpus.passage_vectors))  # rewrites the same file in place
     assert np.array_equal(np.load(copied), corpus.passage_vectors)
@@ -216,7 +221,7 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     from hippo.config import Config
     from hippo.graph.build import synonymy_candidates
     from hippo.prepared import write_prepared
-    from hippo.store.compact import synonymy_candidates_ivf
+    from hippo.graph.synonymy_ann import synonymy_candidates_ivf
 
     corpus, emb, _, twins = synthetic_corpus(seed=2)
     ev = corpus.entity_vectors
@@ -233,7 +238,7 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     assert all(new[a] or new[b] for a, b in zip(ni, nj)) and len(ni) >= 25
 
     # the compiled list selection and threshold scan find exactly what the torch fallback finds
-    import hippo.store.compact as compact
+    import hippo.graph.synonymy_ann as compact
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(compact, "_near_kernel", lambda: None)
@@ -253,12 +258,14 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
 
     write_prepared(tmp_path / "idx", corpus, Config().replace({"graph.ann_min_rows": 1000}))
     engine = open_index(tmp_path / "idx", embedder=emb)
-    assert set(engine._ann) == {"passage_vectors", "fact_vectors", "entity_vectors"}
+    engine.ranker  # made on first use, with the searches
+    assert set(engine._cache.ivf) == {"passage", "fact", "entity"}
     from hippo.retrieval.vectors import floor_rows
 
-    for name, search in engine._ann.items():  # the floor sample was stored by the build, not gathered at open
-        assert engine.files.has(f"{name}.floor.npy")
-        assert np.array_equal(search._sample, np.asarray(floor_rows(engine.files.array(f"{name}.npy")), np.float32))
+    files = engine.snapshot.base.files
+    for name, search in engine._cache.ivf.items():  # the floor sample was stored by the build, not gathered at open
+        assert files.has(f"{name}_vectors.floor.npy")
+        assert np.array_equal(search._sample, np.asarray(floor_rows(files.array(f"{name}_vectors.npy")), np.float32))
     assert engine.ranker.fact_search is not None
     q = corpus.fact_vectors[:50] + 0.0
     idx, sims = engine.ranker.fact_search.search(q, 5)
@@ -268,6 +275,26 @@ def test_ivf_search_and_synonymy_recall(tmp_path):
     assert result.mode == "ppr" and len(result.hits) == 5
     dense = engine.retrieve("entity 3 d", k=5, retriever="dense")
     assert len(dense.hits) == 5
+    # a write to an index whose entities are searched approximately: the new entity's synonyms
+    # come from the base's IVF index (then exact cosines), and the new passage is found
+    from hippo.live.synonyms import EntitySearch
+    from hippo.testing import ScriptedExtractor
+
+    name = corpus.entity_names[int(twins[5, 0])]  # a planted near-duplicate pair: its twin is in the base
+    twin = corpus.entity_names[int(twins[5, 1])]
+    script = {"w": [(name + " ii", "is like", twin)]}
+
+    class TwinEmbedder(type(emb)):  # the new name embeds as the twin does: a certain synonym
+        def encode_documents(self, texts):
+            return np.stack([ev[int(twins[5, 1])] if t == name + " ii" else super(TwinEmbedder, self).encode_documents([t])[0]
+                             for t in texts])
+
+    with open_index(tmp_path / "idx", writable=True, embedder=TwinEmbedder(emb.dim), extractor=ScriptedExtractor(script)) as mem:
+        assert isinstance(mem._writer.writer.search, EntitySearch) and mem._writer.writer.search.ann_path is not None
+        ids = mem.add([{"title": "w", "text": f"{name} ii is like {twin}."}])
+        report = mem._writer.last_report
+        assert report.synonymy["candidates"] >= 1  # found through the IVF index
+        assert ids[0] in mem.retrieve(f"w\n{name} ii is like {twin}.", k=3, retriever="dense").passage_ids
 
 
 def test_fuse_top_equals_scoring_every_row():

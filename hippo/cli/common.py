@@ -47,7 +47,8 @@ def progress_bar() -> Callable[[str, int, int], None] | None:
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+            unit = "rows" if stage in ("extract", "embed", "llm openie") else "it"
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, leave=False)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

@@ -9,17 +9,18 @@ from hippo.cli.common import add_config_args, print_json
 from hippo.cli.index_cmd import print_summary
 from hippo.config import load_config
 from hippo.corpus import read_corpus
-from hippo.errors import HippoError
+from hippo.errors import HippoError, IndexFormatError
 from hippo.indexer import BuildReport, delete_passages, saved_config
-from hippo.store import read_index_files
+from hippo.store import read_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "delete", help="delete passages or documents from an index",
         description="Delete passages from index DIR: by id, every passage of a corpus file, or every chunk of a "
-        "document (--doc, by document id or source path). Facts and entities that no remaining passage states go "
-        "too; relation weights are recounted. All or nothing: an unknown id or document deletes nothing.",
+        "document (--doc, by document id or source path): one new segment of tombstones, gone from results at "
+        "once. Facts and entities that no remaining passage states go too; relation weights are recounted (a "
+        "compaction drops them from the files). All or nothing: an unknown id or document deletes nothing.",
     )
     p.add_argument("index", metavar="DIR", help="index directory")
     which = p.add_mutually_exclusive_group(required=True)
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    read_index_files(args.index).close()  # the "not an index" error before anything else
+    if not Path(args.index).is_dir() or read_manifest(args.index) is None:  # the "not an index" error first
+        raise IndexFormatError(f"{args.index} is not a hippo index; build one with `hippo index CORPUS --out {args.index}`")
     config = load_config(args.config, args.overrides, base=saved_config(args.index))
     if args.doc:
         from hippo.ingest.pipeline import delete_documents

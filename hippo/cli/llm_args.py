@@ -50,7 +50,7 @@ def needs_llm_endpoint(config: Config) -> bool:
     return config.extract.extractor == "llm" or config.embed.model.startswith("openai:")
 
 
-def run_llm_index(args: argparse.Namespace, config: Config) -> int:
+def run_llm_index(args: argparse.Namespace, config: Config, runner: Any = None) -> int:
     """``hippo index`` when an LLM server is involved; exit 3 when passages failed."""
     from hippo.cli.index_cmd import print_summary
     from hippo.embed import make_embedder
@@ -60,9 +60,9 @@ def run_llm_index(args: argparse.Namespace, config: Config) -> int:
         from hippo.indexer import build_index
 
         report = build_index(args.corpus, args.out, config, openie=args.openie, embedder=embedder,
-                             progress=progress_bar(), update=args.update, rebuild=args.rebuild)
+                             progress=progress_bar(), update=args.update, rebuild=args.rebuild, runner=runner)
         if args.json:
-            print_json(report.to_dict())
+            print_json({**report.to_dict(), **({"ray": runner.summary()} if runner is not None else {})})
         else:
             print_summary(report)
         return 0
@@ -72,9 +72,9 @@ def run_llm_index(args: argparse.Namespace, config: Config) -> int:
     if args.openie:
         raise ConfigError("--openie reads recorded triples and --extractor llm asks an LLM: give one of them")
     result = index_with_llm(args.corpus, args.out, config, embedder=embedder, progress=progress_bar(),
-                            update=args.update, rebuild=args.rebuild)
+                            update=args.update, rebuild=args.rebuild, runner=runner)
     if args.json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), **({"ray": runner.summary()} if runner is not None else {})})
     else:
         print_summary(result.build)
         print(f"LLM OpenIE ({config.llm.model}): {result.extracted} passages extracted, {result.reused} taken "

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from hippo.export.neo4j_bolt import resolve_target, write_query_activation
 
         target = resolve_target()
-        wrote = write_query_activation(engine.files, result, target)
+        wrote = write_query_activation(engine.path, result, target)
         print(f"stored query {wrote['id']} in Neo4j at {target.uri}: {wrote['seeds']} seeds, {wrote['retrieved']} passages", file=sys.stderr)
     if args.json:
         print_json(dataclasses.asdict(result))

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from hippo.graph.build import EDGE_TYPES
-from hippo.store import IndexFiles
+from hippo.ids import entity_id, fact_id
+from hippo.live.flat import FlatIndex
 
 SCHEMA_VERSION = 1
 """Bumped when labels, types or properties change; part of every row digest."""
@@ -102,11 +103,11 @@ def _rel(s: str, t: str, props: dict[str, Any]) -> dict[str, Any]:
     return {"s": s, "t": t, "props": props, "h": digest({"s": s, "t": t, **props})}
 
 
-def expected_counts(files: IndexFiles) -> dict[str, dict[str, int]]:
+def expected_counts(files: FlatIndex) -> dict[str, dict[str, int]]:
     """Node and relationship counts an export of ``files`` must produce, from the manifest alone."""
     c = files.manifest["counts"]
     edges = c["edges"]
-    states = int(len(files.array("passage_fact_indices.npy")))
+    states = int(len(files.array("passage_fact_indices")))
     out = {
         "nodes": {PASSAGE: c["passages"], ENTITY: c["entities"], FACT: c["facts"]},
         "relationships": {
@@ -130,12 +131,12 @@ def _documents(files: IndexFiles) -> tuple[dict[str, dict[str, Any]], dict[str, 
     return (reg.documents, reg.citations()) if reg.documents else None
 
 
-def index_meta(files: IndexFiles) -> dict[str, Any]:
+def index_meta(files: FlatIndex) -> dict[str, Any]:
     """What identifies an exported index: its path, generation and manifest counts."""
     m = files.manifest
     return {
         "path": str(files.root.resolve()),
-        "generation": files.generation.name,
+        "generation": f"gen-{int(m['generation']):06d}",
         "hippo_version": m.get("hippo_version", ""),
         "embedder": m["embedder"]["id"],
         "schema_version": SCHEMA_VERSION,
@@ -143,26 +144,31 @@ def index_meta(files: IndexFiles) -> dict[str, Any]:
     }
 
 
-def build_export_graph(files: IndexFiles, vectors: bool = False) -> ExportGraph:
+def build_export_graph(files: FlatIndex, vectors: bool = False) -> ExportGraph:
     """Rows for every node and relationship of the index ``files``.
 
     ``vectors`` adds each passage's embedding (``embedding``, a list of floats) for a
     Neo4j vector index.
     """
-    passages = files.jsonl("passages.jsonl")
-    entities = files.json("entities.json")
-    facts = files.jsonl("facts.jsonl")
+    passages = [
+        {"id": i, "title": t, "content": c}
+        for i, t, c in zip(files.strings("passage_ids"), files.strings("passage_titles"), files.strings("passage_contents"))
+    ]
+    ent_names: list[str] = list(files.strings("entity_names"))
+    ent_ids: list[str] = [entity_id(n) for n in ent_names]
+    f_subj = np.asarray(files.array("fact_subject")).tolist()
+    f_obj = np.asarray(files.array("fact_object")).tolist()
+    facts = [
+        {"id": fact_id(ent_names[s], r, ent_names[o]), "s": ent_names[s], "r": r, "o": ent_names[o]}
+        for s, r, o in zip(f_subj, files.strings("fact_relations"), f_obj)
+    ]
     n_p = len(passages)
-    ent_ids: list[str] = entities["ids"]
-    ent_names: list[str] = entities["names"]
-    ent_count = np.asarray(files.array("entity_passage_count.npy")).tolist()
-    f_subj = np.asarray(files.array("fact_subject.npy")).tolist()
-    f_obj = np.asarray(files.array("fact_object.npy")).tolist()
-    indptr = np.asarray(files.array("passage_fact_indptr.npy")).tolist()
-    indices = np.asarray(files.array("passage_fact_indices.npy")).tolist()
+    ent_count = np.asarray(files.array("entity_passage_count")).tolist()
+    indptr = np.asarray(files.array("passage_fact_indptr")).tolist()
+    indices = np.asarray(files.array("passage_fact_indices")).tolist()
     fact_passages = np.bincount(np.asarray(indices, dtype=np.int64), minlength=len(facts)).tolist()
 
-    passage_vecs = np.asarray(files.array("passage_vectors.npy"), dtype=np.float32) if vectors else None
+    passage_vecs = np.asarray(files.array("passage_vectors"), dtype=np.float32) if vectors else None
     docs = _documents(files)
     p_rows = []
     for i, p in enumerate(passages):
@@ -197,11 +203,11 @@ def build_export_graph(files: IndexFiles, vectors: bool = False) -> ExportGraph:
     for k, (s, o) in enumerate(zip(f_subj, f_obj)):
         pair_facts.setdefault((min(s, o), max(s, o)), []).append(k)
 
-    src = np.asarray(files.array("edge_src.npy")).tolist()
-    dst = np.asarray(files.array("edge_dst.npy")).tolist()
-    weight = np.asarray(files.array("edge_weight.npy")).tolist()
-    kind = np.asarray(files.array("edge_kind.npy")).tolist()
-    ent_vecs = np.asarray(files.array("entity_vectors.npy"), dtype=np.float32)
+    src = np.asarray(files.array("edge_src")).tolist()
+    dst = np.asarray(files.array("edge_dst")).tolist()
+    weight = np.asarray(files.array("edge_weight")).tolist()
+    kind = np.asarray(files.array("edge_kind")).tolist()
+    ent_vecs = np.asarray(files.array("entity_vectors"), dtype=np.float32)
     by_kind: dict[str, list[dict[str, Any]]] = {}
     ends = {"relation": (ENTITY, ENTITY), "context": (PASSAGE, ENTITY), "synonym": (ENTITY, ENTITY)}
     for a, b, w, kd in zip(src, dst, weight, kind):

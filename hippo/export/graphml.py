@@ -15,7 +15,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from hippo.export.graph_rows import ENTITY, FACT, PASSAGE, build_export_graph
-from hippo.store import IndexFiles, read_index_files
+from hippo.live.flat import FlatIndex
 
 _KEYS = (
     ("label", "node", "string"), ("kind", "node", "string"), ("idx", "node", "int"), ("passages", "node", "int"),
@@ -27,9 +27,9 @@ def _data(key: str, value: Any) -> str:
     return f'<data key="{key}">{escape(str(value))}</data>'
 
 
-def export_graphml(index: str | Path | IndexFiles, out: str | Path) -> dict[str, Any]:
+def export_graphml(index: str | Path | FlatIndex, out: str | Path) -> dict[str, Any]:
     """Write the GraphML file ``out`` (atomically); returns node and edge counts and seconds."""
-    files = index if isinstance(index, IndexFiles) else read_index_files(index)
+    files = index if isinstance(index, FlatIndex) else FlatIndex.open(index)
     t0 = time.perf_counter()
     graph = build_export_graph(files)
     out = Path(out)

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from hippo.errors import Neo4jError
 from hippo.export.graph_rows import ExportGraph, NodeRows, RelRows, build_export_graph, digest, index_meta
 from hippo.ids import content_id
-from hippo.store import IndexFiles, read_index_files
+from hippo.live.flat import FlatIndex
 from hippo.types import QueryResult
 
 Progress = Callable[[str, int, int], None]
@@ -330,7 +330,7 @@ def _claim(driver: Any, database: str, meta: dict[str, Any], replace: bool, repo
 
 
 def export_to_neo4j(
-    index: str | Path | IndexFiles,
+    index: str | Path | FlatIndex,
     target: Target,
     *,
     batch_size: int = 5000,
@@ -341,7 +341,7 @@ def export_to_neo4j(
     """Make the database of ``target`` hold exactly the graph of ``index``; see the module doc."""
     if batch_size < 1:
         raise Neo4jError(f"batch size must be >= 1, got {batch_size}")
-    files = index if isinstance(index, IndexFiles) else read_index_files(index)
+    files = index if isinstance(index, FlatIndex) else FlatIndex.open(index)
     graph = build_export_graph(files, vectors=vectors)
     t0 = time.perf_counter()
     with connect(target) as driver:
@@ -397,14 +397,14 @@ def query_node_id(result: QueryResult) -> str:
     return content_id("q", f"{result.retriever}\x1f{result.query}")
 
 
-def write_query_activation(index: str | Path | IndexFiles, result: QueryResult, target: Target) -> dict[str, Any]:
+def write_query_activation(index: str | Path | FlatIndex, result: QueryResult, target: Target) -> dict[str, Any]:
     """Store what ``result`` lit up: ``(:Query)-[:SEED {weight, source, rank}]->(:Entity)``,
     ``-[:RETRIEVED {rank, score}]->(:Passage)`` and ``-[:LINKED {rank, score}]->(:Fact)``.
 
     The database must hold the export of this very index generation. Writing the same
     question again replaces its node's edges. Returns the query id and edge counts.
     """
-    files = index if isinstance(index, IndexFiles) else read_index_files(index)
+    files = index if isinstance(index, FlatIndex) else FlatIndex.open(index)
     meta = index_meta(files)
     qid = query_node_id(result)
     seeds = [{"id": s.entity_id, "weight": s.weight, "source": s.source, "rank": i} for i, s in enumerate(result.seeds)]

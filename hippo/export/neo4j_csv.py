@@ -21,7 +21,7 @@ from typing import Any
 from hippo.errors import HippoError
 from hippo.export.graph_rows import ExportGraph, build_export_graph, digest
 from hippo.export.neo4j_bolt import META_KEY
-from hippo.store import IndexFiles, read_index_files
+from hippo.live.flat import FlatIndex
 
 ARRAY_DELIMITER = ";"
 
@@ -93,11 +93,11 @@ def write_csv(graph: ExportGraph, out: Path) -> dict[str, Any]:
     return plan
 
 
-def export_neo4j_csv(index: str | Path | IndexFiles, out: str | Path, vectors: bool = False) -> dict[str, Any]:
+def export_neo4j_csv(index: str | Path | FlatIndex, out: str | Path, vectors: bool = False) -> dict[str, Any]:
     """Write the import files of ``index`` into the folder ``out``, atomically: a failure
     leaves the previous folder (or none). ``out`` may be a previous CSV export, never
     another non-empty folder. Returns the plan of ``import.json`` plus ``seconds``."""
-    files = index if isinstance(index, IndexFiles) else read_index_files(index)
+    files = index if isinstance(index, FlatIndex) else FlatIndex.open(index)
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "import.json").exists())):
         raise HippoError(f"{out} exists and is not a hippo CSV export; choose an empty or new folder for --csv")

@@ -86,8 +86,9 @@ class LLMExtractor:
         """Take an extraction made earlier (e.g. from an existing index) instead of asking again."""
         self._done[(passage.id, passage.content)] = extraction
 
-    def run(self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None) -> ExtractionRun:
-        """Extract ``passages``: every one ends in ``extractions`` or in ``failures``."""
+    def split_known(self, passages: Sequence[Passage]) -> tuple[ExtractionRun, list[Passage]]:
+        """A run holding the extractions already made (remembered) of ``passages``, and the
+        passages still to ask the LLM about."""
         out = ExtractionRun()
         todo = []
         for p in passages:
@@ -96,6 +97,11 @@ class LLMExtractor:
                 out.extractions[p.id] = known
             else:
                 todo.append(p)
+        return out, todo
+
+    def run(self, passages: Sequence[Passage], progress: Callable[[int, int], None] | None = None) -> ExtractionRun:
+        """Extract ``passages``: every one ends in ``extractions`` or in ``failures``."""
+        out, todo = self.split_known(passages)
         total = 2 * len(todo)
 
         def step(offset: int) -> Callable[[int, int], None] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hippo.errors import ExtractionError
@@ -18,6 +18,7 @@ from hippo.types import Extraction, Passage
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.tokens import Doc
 
 __all__ = ["PRONOUNS", "SpacyExtractor", "SpacyMentionRecognizer", "load_spacy_model"]
 
@@ -116,6 +117,8 @@ class SpacyExtractor:
 
 NON_NAME_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 """Entity labels that are values, not names: "1930" or "one" would seed every passage with a year."""
+DIRECT_UP_TO = 8
+"""Up to this many texts, :class:`SpacyMentionRecognizer` calls the NER pipes directly."""
 _LEADING = frozenset({"the", "a", "an"})
 _TRAILING = frozenset({"'s", "\u2019s", "'", "\u2019"})
 
@@ -148,22 +151,36 @@ class SpacyMentionRecognizer:
             self._disabled = [name for name in nlp.pipe_names if name not in keep]
         return self._nlp
 
+    def _docs(self, texts: Sequence[str]) -> Iterator[Doc]:
+        """The texts through the tokenizer and the kept pipes. A few texts (a query) call the
+        pipes directly: ``select_pipes`` and ``pipe`` cost more than the NER itself there."""
+        nlp = self.nlp
+        cleaned = [" ".join(t.split()) for t in texts]
+        if len(cleaned) <= DIRECT_UP_TO:
+            pipes = [pipe for name, pipe in nlp.pipeline if name not in self._disabled]
+            for text in cleaned:
+                doc = nlp.make_doc(text)
+                for pipe in pipes:
+                    doc = pipe(doc)
+                yield doc
+            return
+        with nlp.select_pipes(disable=self._disabled):
+            yield from nlp.pipe(cleaned, batch_size=self.batch_size)
+
     def mentions(self, texts: Sequence[str]) -> list[list[str]]:
         """Per text, its name mentions in order of appearance (duplicates removed)."""
-        nlp = self.nlp
         out = []
-        with nlp.select_pipes(disable=self._disabled):
-            for doc in nlp.pipe([" ".join(t.split()) for t in texts], batch_size=self.batch_size):
-                found = []
-                for ent in doc.ents:
-                    if ent.label_ in NON_NAME_LABELS:
-                        continue
-                    tokens = list(ent)
-                    while tokens and tokens[0].lower_ in _LEADING:
-                        tokens = tokens[1:]
-                    while tokens and tokens[-1].lower_ in _TRAILING:
-                        tokens = tokens[:-1]
-                    if tokens:
-                        found.append(doc[tokens[0].i : tokens[-1].i + 1].text)
-                out.append(list(dict.fromkeys(found)))
+        for doc in self._docs(texts):
+            found = []
+            for ent in doc.ents:
+                if ent.label_ in NON_NAME_LABELS:
+                    continue
+                tokens = list(ent)
+                while tokens and tokens[0].lower_ in _LEADING:
+                    tokens = tokens[1:]
+                while tokens and tokens[-1].lower_ in _TRAILING:
+                    tokens = tokens[:-1]
+                if tokens:
+                    found.append(doc[tokens[0].i : tokens[-1].i + 1].text)
+            out.append(list(dict.fromkeys(found)))
         return out

@@ -33,12 +33,13 @@ redone), down to a floor. Most queries are proved at a coarse ``eps``; near-ties
 place go to the floor. The residual is stored divided by the degree, so the threshold is the
 same ``eps`` for every node and each edge costs one random access.
 
-Not thread-safe: a solver reuses its work arrays (clearing only what a query touched), so
-give each thread its own :class:`PushSolver` or serialise calls.
+A solver reuses its work arrays (clearing only what a query touched), so concurrent calls of
+:meth:`PushSolver.run` take turns (a lock); a thread that wants its own pace makes its own solver.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from hippo.compiled import numba_kernel
+from hippo.graph.overlay import GraphParts
 
 F64 = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,29 +59,49 @@ REFINE_TOP = 256
 
 class PushSolver:
     """Forward push over one graph: borrows the CSR arrays (memory-mapped arrays are fine), and
-    ``colnorm`` when given (:func:`column_normalised`, stored with an index)."""
+    ``colnorm`` when given (:func:`column_normalised`, stored with an index).
 
-    def __init__(self, adjacency: sp.csr_matrix, degree: npt.ArrayLike | None = None, colnorm: Any = None) -> None:
-        if adjacency.shape[0] != adjacency.shape[1]:
-            raise ValueError("adjacency must be square")
-        self.n = int(adjacency.shape[0])
-        self.indptr = adjacency.indptr
-        self.indices = adjacency.indices
-        self.data = adjacency.data
-        if degree is None:
-            degree = np.asarray(adjacency.sum(axis=1)).ravel()
-        self.degree = np.asarray(degree, dtype=np.float64)
+    Given :class:`~hippo.graph.overlay.GraphParts` with a correction (a living index with
+    segments after its base), the compiled kernel walks the base rows, shifting entity
+    columns, and the correction's rows, and reads ``1 / deg(v)`` per edge instead of the
+    stored ``colnorm`` (whose degrees the correction may have changed)."""
+
+    def __init__(self, adjacency: sp.csr_matrix | GraphParts, degree: npt.ArrayLike | None = None, colnorm: Any = None) -> None:
+        if isinstance(adjacency, GraphParts):
+            parts = adjacency
+        else:
+            if adjacency.shape[0] != adjacency.shape[1]:
+                raise ValueError("adjacency must be square")
+            if degree is None:
+                degree = np.asarray(adjacency.sum(axis=1)).ravel()
+            n0 = int(adjacency.shape[0])
+            parts = GraphParts(n0, 0, adjacency, n0, np.asarray(degree, dtype=np.float64), colnorm)
+        self.parts = parts
+        self.n = parts.n
+        self.plain = parts.plain
+        base = parts.base
+        self.indptr = base.indptr
+        self.indices = base.indices
+        self.data = base.data
+        self.degree = parts.degree() if not self.plain else np.asarray(parts.base_degree, dtype=np.float64)
         if self.degree.shape != (self.n,):
             raise ValueError(f"degree has shape {self.degree.shape}, graph has {self.n} nodes")
+        self._inv_deg = np.where(self.degree > 0, 1.0 / np.where(self.degree > 0, self.degree, 1.0), 0.0) if not self.plain else None
+        delta = parts.delta if parts.delta is not None else sp.csr_matrix((self.n, self.n))
+        self._delta = (delta.indptr.astype(np.int64), delta.indices.astype(np.int64), np.asarray(delta.data, dtype=np.float64))
         self._p = np.zeros(self.n)
         self._q = np.zeros(self.n)  # residual / degree: one threshold, eps, for every node
         self._stamp = np.zeros(self.n, dtype=np.int64)  # scratch for de-duplication, never cleared
+        colnorm = parts.base_colnorm
         self._colnorm: Any = colnorm  # w(u, v) / deg(v) per adjacency entry (column_normalised), made on first use
         if colnorm is not None and colnorm.shape != self.indices.shape:
             raise ValueError(f"colnorm has shape {colnorm.shape}, the graph has {self.indices.shape[0]} adjacency entries")
         self._top_degree: dict[int, float] = {}
-        self._kernel = _compiled_kernel()
-        self._queue = np.zeros(max(self.n, 1), dtype=np.int64)
+        self._lock = threading.Lock()  # one run at a time: the work arrays are shared
+        self._kernel = _compiled_kernel() if self.plain else _compiled_overlay_kernel()
+        # a correction's negative entries can queue a node twice (its residual crosses eps, drops
+        # below and crosses again before it is pushed): room for that, in pages touched only if used
+        self._queue = np.zeros(max(self.n, 1) * (1 if self.plain else 2), dtype=np.int64)
         self._touched = np.zeros(max(self.n, 1), dtype=np.int64)
         self._count = 0
         self.last_pushes = 0
@@ -122,6 +144,11 @@ class PushSolver:
         redone), down to ``eps``. :attr:`last_certified` says how it ended; most queries stop
         well above ``eps``.
         """
+        with self._lock:
+            return self._run(nodes, weights, damping, eps, refine_below, certify, eps_start)
+
+    def _run(self, nodes: npt.ArrayLike, weights: npt.ArrayLike, damping: float, eps: float, refine_below: int,
+             certify: int, eps_start: float | None) -> tuple[IntArray, F64]:
         if not 0.0 <= damping < 1.0:
             raise ValueError(f"damping must be in [0, 1), not {damping}")
         if eps <= 0:
@@ -139,8 +166,8 @@ class PushSolver:
         total = w.sum()
         if total <= 0:
             raise ValueError("reset vector has no positive mass")
-        if self._colnorm is None:
-            self._colnorm = column_normalised(self.indices, self.data, self.degree)
+        if self._colnorm is None and (self.plain or self._kernel is None):
+            self._use_merged()
         self._count = 0
         self.last_pushes = self.last_edges = 0
         self.last_certified = None
@@ -157,10 +184,23 @@ class PushSolver:
         self.last_eps = level
         return self._finish(damping, refine_below, best)
 
+    def _use_merged(self) -> None:
+        """The numpy rounds (or a plain graph) walk one CSR with stored ``colnorm``: the merged
+        adjacency when the graph has a correction."""
+        if not self.plain:
+            m = self.parts.merged()
+            self.indptr, self.indices, self.data = m.indptr, m.indices, m.data
+        self._colnorm = column_normalised(self.indices, self.data, self.degree)
+
     def _push(self, seeds: IntArray, w: F64, damping: float, eps: float) -> None:
         """Add ``w`` at ``seeds`` to the residuals, then push every node at or above ``eps``."""
-        assert self._colnorm is not None
-        if self._kernel is not None:
+        if self._kernel is not None and not self.plain:
+            count, pushes, edges = self._kernel(
+                self.indptr, self.indices, self.data, self.parts.base_passages, self.parts.shift,
+                self.parts.n_passages, *self._delta, self._inv_deg, self.degree, seeds, w, damping, eps,
+                self._p, self._q, self._queue, self._touched, self._count,
+            )
+        elif self._kernel is not None:
             count, pushes, edges = self._kernel(
                 self.indptr, self.indices, self._colnorm, self.degree, seeds, w, damping, eps,
                 self._p, self._q, self._queue, self._touched, self._count,
@@ -259,6 +299,11 @@ class PushSolver:
 
     def _owed(self, nodes: IntArray, damping: float) -> F64:
         """``r(v) + d * sum_u r(u) w(u, v) / deg(u)`` for each node (vectorised over its edges)."""
+        if not self.plain and self.indptr is self.parts.base.indptr:
+            owner, cols, vals = self.parts.rows(nodes)
+            pulled: F64 = self._q[nodes] * self.degree[nodes] + damping * np.bincount(
+                owner, weights=self._q[cols] * vals, minlength=len(nodes))
+            return pulled
         starts = self.indptr[nodes].astype(np.int64)
         lens = self.indptr[nodes + 1].astype(np.int64) - starts
         m = int(lens.sum())
@@ -333,6 +378,87 @@ def _make_push(numba: Any) -> Any:
                     queue[tail] = v
                     tail = (tail + 1) % n
                     size += 1
+        return count, pushes, edges
+
+    return kernel
+
+
+def _compiled_overlay_kernel() -> Any:
+    """The numba push kernel over a base CSR plus a correction (None without numba)."""
+    return numba_kernel("push_overlay", _make_push_overlay)
+
+
+def _make_push_overlay(numba: Any) -> Any:
+    @numba.njit(cache=True, nogil=True)
+    def kernel(indptr, indices, data, p0, shift, n_p, dptr, dind, ddata, inv_deg, deg, seeds, w, damping, eps,  # type: ignore[no-untyped-def]
+               p, q, queue, touched, count):
+        # As the plain kernel, over two edge lists per node: the base row (base entity columns
+        # shifted by `shift`) and the correction's row; w(u, v) / deg(v) is computed per edge.
+        n = queue.shape[0]
+        e0 = indptr.shape[0] - 1 - p0
+        for i in range(seeds.shape[0]):
+            s = seeds[i]
+            if q[s] == 0.0 and p[s] == 0.0:
+                touched[count] = s
+                count += 1
+            if deg[s] <= 0:
+                p[s] += w[i]
+            else:
+                q[s] += w[i] / deg[s]
+        head = 0
+        tail = 0
+        size = 0
+        for i in range(count):
+            v = touched[i]
+            if q[v] >= eps:
+                queue[tail] = v
+                tail = (tail + 1) % n
+                size += 1
+        pushes = 0
+        edges = 0
+        while size > 0:
+            u = queue[head]
+            head = (head + 1) % n
+            size -= 1
+            qu = q[u]
+            p[u] += qu * deg[u]
+            q[u] = 0.0
+            pushes += 1
+            share = damping * qu
+            b = -1
+            if u < p0:
+                b = u
+            elif u >= n_p and u - n_p < e0:
+                b = u - n_p + p0
+            lo = 0
+            hi = 0
+            if b >= 0:
+                lo = indptr[b]
+                hi = indptr[b + 1]
+            for k in range(2):
+                if k == 1:
+                    lo = dptr[u]
+                    hi = dptr[u + 1]
+                for e in range(lo, hi):
+                    if k == 0:
+                        v = indices[e]
+                        if v >= p0:
+                            v += shift
+                        wt = data[e]
+                    else:
+                        v = dind[e]
+                        wt = ddata[e]
+                    edges += 1
+                    old = q[v]
+                    new = old + share * wt * inv_deg[v]
+                    q[v] = new
+                    if old == 0.0 and new != 0.0 and p[v] == 0.0:
+                        touched[count] = v
+                        count += 1
+                    if old < eps <= new:
+                        queue[tail] = v
+                        tail = (tail + 1) % n
+                        size += 1
         return count, pushes, edges
 
     return kernel

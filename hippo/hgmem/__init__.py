@@ -5,10 +5,8 @@ from hippo.hgmem.loop import (
     Encode, Evidence, GraphView, HGMemResult, OfflineReasoner, Plan, Reasoner, StepTrace, hints, run,
 )
 from hippo.hgmem.memory import HGMemError, HypergraphMemory, MemoryPoint
+from hippo.hgmem.runner import REASONERS
 from hippo.llm.base import ParseError
-
-REASONERS = ("offline", "llm")
-"""``offline``: deterministic rules, no LLM (the default); ``llm``: :class:`LLMReasoner`."""
 
 __all__ = [
     "REASONERS", "Encode", "Evidence", "GraphView", "HGMemError", "HGMemResult", "HypergraphMemory", "LLMReasoner",

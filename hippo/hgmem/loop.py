@@ -299,7 +299,7 @@ def run(
     counts = ranker.entity_passage_count
     qf = np.asarray(qf, dtype=np.float32)
     qp = np.asarray(qp, dtype=np.float32)
-    question_scores = ranker._scorer.facts(qf[None, :])[:, 0]
+    question_scores = ranker.fact_cosines(qf[None, :])[:, 0]
     depth = max(k, 50)
     fused: dict[int, float] = {}
     trace: list[StepTrace] = []
@@ -358,7 +358,7 @@ def run(
                 raise ValueError("the plan asks for subqueries: pass encode= to embed them")
             queries = tuple(plan.subqueries)
             qfs, qps = (np.atleast_2d(np.asarray(a, dtype=np.float32)) for a in encode(queries))
-            fact_scores = np.maximum(question_scores, ranker._scorer.facts(qfs).max(axis=1))
+            fact_scores = np.maximum(question_scores, ranker.fact_cosines(qfs).max(axis=1))
         else:
             queries, qfs, qps, fact_scores = (question,), qf[None, :], qp[None, :], question_scores
     order = sorted(fused, key=lambda p: (-fused[p], p))[:k]

@@ -117,23 +117,27 @@ class LLMIndexReport:
 
 
 def _read_live(out: Path) -> tuple[dict[str, Any], list[Passage], dict[str, Extraction]] | None:
-    """(manifest, passages, extraction by passage id) of the live index at ``out``, or None."""
-    from hippo.store import current_generation, read_index_files
+    """(manifest, live passages, extraction by passage id) of the index at ``out``, or None."""
+    from hippo.live.snapshot import Snapshot
+    from hippo.store import read_manifest
 
-    if not out.is_dir() or current_generation(out) is None:
+    if not out.is_dir() or read_manifest(out) is None:
         return None
-    files = read_index_files(out)
+    snap = Snapshot.open(out)
     try:
-        passages = [Passage(p["id"], p["content"], p["title"]) for p in files.jsonl("passages.jsonl")]
+        records = [r for v in snap.views for r in v.extractions()]
+        alive = snap.passage_alive
+        rows = [p for p in range(snap.n_passages) if alive is None or alive[p]]
+        passages = [Passage(snap.passage_ids[p], snap.passage_contents[p], snap.passage_titles[p]) for p in rows]
         extractions = {
             e["passage_id"]: Extraction(
                 e["passage_id"], tuple(e["entities"]), tuple((str(s), str(r), str(o)) for s, r, o in e["triples"])
             )
-            for e in files.jsonl("extractions.jsonl")
+            for e in records
         }
-        return files.manifest, passages, extractions
+        return snap.manifest, passages, extractions
     finally:
-        files.close()
+        snap.close()
 
 
 def _write_side_files(out: Path, model: str, failures: Sequence[ExtractionFailure], total: int) -> tuple[Path, Path | None]:
@@ -169,13 +173,15 @@ def index_with_llm(
     progress: Progress | None = None,
     update: bool = False,
     rebuild: bool = False,
+    runner: Any = None,
 ) -> LLMIndexReport:
     """Index ``corpus`` into ``out`` with LLM OpenIE; failed passages are reported, not indexed.
 
     Raises ExtractionError, with nothing written, when no passage could be extracted.
     ``client`` defaults to :func:`hippo.llm.make_llm_client` of ``config.llm``. ``update`` and
     ``rebuild`` are :func:`hippo.indexer.build_index`'s (a rebuild takes nothing from the index;
-    replies in the response cache are still reused).
+    replies in the response cache are still reused). ``runner`` (a
+    :class:`hippo.distributed.RayRunner`) runs the LLM OpenIE and the build's embedding on a cluster.
     """
     from hippo.indexer import build_index
 
@@ -188,7 +194,7 @@ def index_with_llm(
     passages = read_corpus(corpus) if isinstance(corpus, (str, Path)) else dedupe_passages(corpus)
     reused = 0
     live = None if rebuild else _read_live(root)
-    built_with = live[0].get("extractor", {}).get("name") if live is not None else None
+    built_with = (live[0].get("extractor") or {}).get("name") if live is not None else None
     if built_with is not None and built_with != extractor.name:
         raise HippoError(
             f"{root} was built with extractor {built_with}, not {extractor.name}; add to it with the same "
@@ -202,14 +208,18 @@ def index_with_llm(
                 extractor.remember(p, extractions[p.id])
                 reused += 1
     t0 = time.perf_counter()
-    run = extractor.run(passages, (lambda done, total: progress("llm openie", done, total)) if progress else None)
+    step = (lambda done, total: progress("llm openie", done, total)) if progress else None
+    if runner is not None:
+        run = runner.llm_run(extractor, passages, config.llm, config.runtime.checkpoint_passages, step)
+    else:
+        run = extractor.run(passages, step)
     seconds = time.perf_counter() - t0
     failed = {f.passage_id for f in run.failures}
     ok = [p for p in passages if p.id not in failed]
     if not ok:
         raise ExtractionError(failure_message(run.failures, len(passages)) + "; nothing was written")
     build = build_index(ok, root, config, extractor=extractor, embedder=embedder, progress=progress,
-                        update=update, rebuild=rebuild)
+                        update=update, rebuild=rebuild, runner=runner)
     openie_path, failures_path = _write_side_files(root, client.model, run.failures, len(passages))
     return LLMIndexReport(
         build, run.failures, client.usage(), len(passages) - reused - len(run.failures), reused,

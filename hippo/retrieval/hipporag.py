@@ -106,80 +106,109 @@ def entity_seed_weights(
 
 
 class _Scorer:
-    """Cosine scores of queries against passage and fact vectors.
+    """Cosine scores of queries against passage and fact vectors given as parts (a living
+    index: the base segment's rows, then every later segment's), dead rows masked.
 
     Uses torch (MKL, the same OpenMP pool as the embedder and the sparse PageRank) when
-    available: mixing it with OpenBLAS's spinning threads on 2 cores slows both.
+    available: mixing it with OpenBLAS's spinning threads on 2 cores slows both. A part's
+    float32 copy is made once and kept in ``cache`` (shared by the engines over one base), so a
+    reader that follows writes copies only the new segments' rows.
     """
 
-    def __init__(self, passage_vectors: FloatArray, fact_vectors: FloatArray) -> None:
-        self.passage_vectors = passage_vectors
-        self.fact_vectors = fact_vectors
+    def __init__(
+        self,
+        passage_parts: Sequence[FloatArray],
+        fact_parts: Sequence[FloatArray],
+        cache: dict[int, tuple[Any, Any]] | None = None,
+        fact_alive: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        def parts(given: Any) -> list[Any]:
+            listed = list(given) if isinstance(given, (list, tuple)) else [given]
+            return [p for p in listed if p is not None and p.shape[0]]
+
+        self.passage_parts = parts(passage_parts)
+        self.fact_parts = parts(fact_parts)
+        self.fact_alive = fact_alive
+        self._cache: dict[int, tuple[Any, Any]] = {} if cache is None else cache
         try:
             import torch
         except ImportError:
             self._torch = None
             return
         self._torch = torch
-        self._copies: dict[str, Any] = {}
+        self._dead_f = None if fact_alive is None else torch.from_numpy(~fact_alive)
 
-    @property
-    def _p(self) -> Any:
-        return self._copy("p", self.passage_vectors)
-
-    @property
-    def _f(self) -> Any:
-        return self._copy("f", self.fact_vectors)
-
-    def _copy(self, key: str, vectors: FloatArray) -> Any:
+    def _copy(self, part: FloatArray) -> Any:
         """float32 copy in RAM, made on first use (torch cannot wrap read-only memory maps;
         an index searched through an ANN index never makes one)."""
-        if key not in self._copies:
+        got = self._cache.get(id(part))
+        if got is None or got[0] is not part:
             assert self._torch is not None
-            self._copies[key] = self._torch.from_numpy(np.array(vectors, dtype=np.float32))
-        return self._copies[key]
+            got = self._cache[id(part)] = (part, self._torch.from_numpy(np.array(part, dtype=np.float32)))
+        return got[1]
 
-    def _scores(self, vectors: FloatArray, tensor: Any, q: FloatArray) -> F64:
+    def _raw(self, parts: list[FloatArray], q: FloatArray) -> Any:
+        """(rows, B) cosines as a torch float32 tensor (or numpy without torch)."""
         q = np.atleast_2d(np.asarray(q, dtype=np.float32))
         if self._torch is None:
-            out = vectors @ q.T
-        else:
-            with torch_threads_for(q.shape[0]), self._torch.inference_mode():
-                out = (tensor @ self._torch.from_numpy(np.ascontiguousarray(q.T))).numpy()
-        return np.asarray(out, dtype=np.float64)
+            if not parts:
+                return np.zeros((0, q.shape[0]), dtype=np.float32)
+            return np.concatenate([np.asarray(p, dtype=np.float32) @ q.T for p in parts])
+        torch = self._torch
+        qt = torch.from_numpy(np.ascontiguousarray(q.T))
+        with torch_threads_for(q.shape[0]), torch.inference_mode():
+            outs = [self._copy(p) @ qt for p in parts]
+            return torch.cat(outs) if len(outs) != 1 else outs[0] if outs else torch.zeros((0, q.shape[0]))
+
+    def _scores(self, parts: list[FloatArray], q: FloatArray) -> F64:
+        raw = self._raw(parts, q)
+        return np.asarray(raw if self._torch is None else raw.numpy(), dtype=np.float64)
 
     def passages(self, q: FloatArray) -> F64:
         """(P, B) cosines for queries (B, d)."""
-        return self._scores(self.passage_vectors, None if self._torch is None else self._p, q)
+        return self._scores(self.passage_parts, q)
 
     def facts(self, q: FloatArray) -> F64:
-        """(F, B) cosines for queries (B, d)."""
-        return self._scores(self.fact_vectors, None if self._torch is None else self._f, q)
+        """(F, B) cosines for queries (B, d) (dead facts included)."""
+        return self._scores(self.fact_parts, q)
 
     def top_facts(self, q: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
-        """Per query: the ``k`` best facts (ties by index) and their min-max normalised scores.
+        """Per query: the ``k`` best live facts (ties by index) and their min-max normalised
+        scores (over the live facts).
 
         Equal to ``top_k_indices(minmax(facts(q)))`` without normalising every fact: torch's
         top-k over a few spare candidates, then the stable order on those.
         """
         if self._torch is None:
-            scores = minmax(self.facts(q), axis=0)
+            raw = self.facts(q)
+            if self.fact_alive is not None:
+                raw = np.where(self.fact_alive[:, None], raw, np.nan)
+            lo, hi = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
+            span = np.where(hi - lo > 0, hi - lo, 1.0)
+            scores = np.where(hi - lo > 0, (raw - lo) / span, 1.0)
+            scores = np.where(np.isnan(raw), -np.inf, scores)
             out = []
             for b in range(scores.shape[1]):
-                top = top_k_indices(scores[:, b], k)
+                top = top_k_indices(scores[:, b], min(k, int(np.isfinite(scores[:, b]).sum())))
                 out.append((top, scores[top, b]))
             return out
         torch = self._torch
         q = np.atleast_2d(np.asarray(q, dtype=np.float32))
         with torch.inference_mode():
-            raw = self._f @ torch.from_numpy(np.ascontiguousarray(q.T))  # (F, B)
-            lo, hi = raw.min(0).values.double().numpy(), raw.max(0).values.double().numpy()
+            raw = self._raw(self.fact_parts, q)  # (F, B)
+            if self._dead_f is not None:
+                lo = raw.masked_fill(self._dead_f[:, None], float("inf")).min(0).values.double().numpy()
+                raw = raw.masked_fill(self._dead_f[:, None], float("-inf"))
+            else:
+                lo = raw.min(0).values.double().numpy()
+            hi = raw.max(0).values.double().numpy()
+            live = raw.shape[0] if self._dead_f is None else int((~self._dead_f).sum())
             spare = min(k + 8, raw.shape[0])
             cand = torch.topk(raw, spare, dim=0).indices.numpy()
             cand_scores = raw.gather(0, torch.from_numpy(cand)).double().numpy()
         out = []
         for b in range(q.shape[0]):
-            order = np.lexsort((cand[:, b], -cand_scores[:, b]))[:k]
+            order = np.lexsort((cand[:, b], -cand_scores[:, b]))[: min(k, live)]
             span = hi[b] - lo[b]
             norm = (cand_scores[order, b] - lo[b]) / span if span > 0 else np.ones(len(order))
             out.append((cand[order, b].astype(np.int64), norm))
@@ -199,6 +228,8 @@ class GraphRanking:
     mode: str
     seed_sources: tuple[str, ...] = ()
     """Per seed: ``fact``, ``query`` or ``fact+query`` (what put it in the reset vector)."""
+    memory: Any = None
+    """Multi-step retrieval: the :class:`hippo.hgmem.HGMemResult` of the run (else None)."""
 
 
 def _found_minmax(idx: IntArray, cos: F64, lo: float, below_all: bool = False) -> tuple[IntArray, F64]:
@@ -273,27 +304,70 @@ class HippoRAG2Ranker:
 
     def __init__(
         self,
-        passage_vectors: FloatArray,
-        fact_vectors: FloatArray,
-        fact_subject: IntArray,
-        fact_object: IntArray,
-        entity_passage_count: IntArray,
+        passage_vectors: FloatArray | Sequence[FloatArray],
+        fact_vectors: FloatArray | Sequence[FloatArray],
+        fact_subject: Any,
+        fact_object: Any,
+        entity_passage_count: Any,
         solver: PPRSolver,
         passage_search: VectorSearch | None = None,
         fact_search: VectorSearch | None = None,
+        *,
+        passage_alive: npt.NDArray[np.bool_] | None = None,
+        fact_alive: npt.NDArray[np.bool_] | None = None,
+        scorer_cache: dict[int, tuple[Any, Any]] | None = None,
     ) -> None:
         self.passage_search = passage_search
         """Approximate passage search (large indexes); None = exact cosines of every passage."""
         self.fact_search = fact_search
         """Approximate fact search (large indexes); None = exact cosines of every fact."""
-        self.passage_vectors = passage_vectors
-        self.fact_vectors = fact_vectors
+        p_parts: list[Any] = list(passage_vectors) if isinstance(passage_vectors, (list, tuple)) else [passage_vectors]
+        f_parts: list[Any] = list(fact_vectors) if isinstance(fact_vectors, (list, tuple)) else [fact_vectors]
         self.fact_subject = fact_subject
         self.fact_object = fact_object
         self.entity_passage_count = entity_passage_count
         self.solver = solver
-        self.n_passages = passage_vectors.shape[0]
-        self._scorer = _Scorer(passage_vectors, fact_vectors)
+        self.n_passages = sum(int(x.shape[0]) for x in p_parts if x is not None)
+        self.n_facts = sum(int(x.shape[0]) for x in f_parts if x is not None)
+        self.passage_alive = passage_alive
+        """(P,) live passages, or None when none is tombstoned (a living index)."""
+        self.fact_alive = fact_alive
+        """(F,) facts some live passage states, or None when all are."""
+        self._scorer = _Scorer(p_parts, f_parts, scorer_cache, fact_alive)
+
+    @property
+    def empty(self) -> bool:
+        """Whether no live passage is left (every ranking is then empty)."""
+        return self.n_passages == 0 or (self.passage_alive is not None and not self.passage_alive.any())
+
+    def _empty(self, n_queries: int, mode: str = "dense") -> list[GraphRanking]:
+        e_i, e_f = np.zeros(0, np.int64), np.zeros(0)
+        return [GraphRanking(e_i, e_f, e_i, e_f, e_i, e_f, mode) for _ in range(n_queries)]
+
+    def _live(self, scores: F64) -> F64:
+        """``scores`` over passages with tombstoned passages at -inf (never ranked)."""
+        if self.passage_alive is None:
+            return scores
+        return np.where(self.passage_alive if scores.ndim == 1 else self.passage_alive[:, None], scores, -np.inf)
+
+    def _dense_minmax(self, dense: F64) -> F64:
+        """Min-max normalised cosines over the live passages (tombstoned ones 0)."""
+        if self.passage_alive is None:
+            return minmax(dense, axis=0)
+        alive = self.passage_alive if dense.ndim == 1 else self.passage_alive[:, None]
+        lo = np.where(alive, dense, np.inf).min(axis=0, keepdims=dense.ndim > 1)
+        hi = np.where(alive, dense, -np.inf).max(axis=0, keepdims=dense.ndim > 1)
+        span = hi - lo
+        out = np.where(span > 0, (dense - lo) / np.where(span > 0, span, 1.0), 1.0)
+        return np.where(alive, out, 0.0)
+
+    def fact_cosines(self, qf: FloatArray) -> F64:
+        """Cosine of each fact to the queries: (F, B) for ``qf`` of shape (B, d) (facts no live
+        passage states any more score -1)."""
+        out = self._scorer.facts(qf)
+        if self.fact_alive is not None:
+            out[~self.fact_alive] = -1.0
+        return out
 
     def dense_scores(self, qp: FloatArray) -> F64:
         """Cosine of each passage to the queries: (P, B) for ``qp`` of shape (B, d) or (d,)."""
@@ -301,6 +375,8 @@ class HippoRAG2Ranker:
 
     def rank_dense_many(self, qp: FloatArray, k: int) -> list[GraphRanking]:
         """Plain dense retrieval for B queries (``qp`` of shape (B, d)): one matrix product."""
+        if self.empty:
+            return self._empty(np.atleast_2d(qp).shape[0])
         if self.passage_search is not None:
             qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
             return [self._dense_one(qp[b : b + 1], k, None) for b in range(qp.shape[0])]
@@ -310,7 +386,7 @@ class HippoRAG2Ranker:
     def link_facts(self, qf: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
         """Per query (``qf`` is (B, d)): the ``k`` best facts and their min-max normalised scores."""
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
-        if self.fact_vectors.shape[0] == 0:
+        if self.n_facts == 0:
             return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
         if self.fact_search is not None:
             return self._link_many(qf, k)
@@ -344,7 +420,9 @@ class HippoRAG2Ranker:
             raise ValueError(f"query_entities has {len(named)} entries for {n_queries} queries")
         if config.query_entity_weight <= 0:
             named = [[] for _ in range(n_queries)]
-        if self.fact_vectors.shape[0] == 0 and not any(named):
+        if self.empty:
+            return self._empty(n_queries)
+        if self.n_facts == 0 and not any(named):
             return self.rank_dense_many(qp, k)
         method, passage_k = ppr_plan(config, self.solver.n, self.passage_search is not None)
         if method == "push" or passage_k > 0 or self.passage_search is not None or self.fact_search is not None:
@@ -358,7 +436,7 @@ class HippoRAG2Ranker:
                 raise ValueError(f"linked has {len(linked)} entries for {n_queries} queries")
             fallback = [len(linked[b][0]) == 0 and not named[b] for b in range(n_queries)]
         reset = np.zeros((self.solver.n, n_queries))
-        reset[: self.n_passages] = config.passage_node_weight * minmax(dense, axis=0)
+        reset[: self.n_passages] = config.passage_node_weight * self._dense_minmax(dense)
         evidence = []
         for b, (top_facts, top_scores) in enumerate(linked):
             seeds, weights = entity_seed_weights(
@@ -380,8 +458,9 @@ class HippoRAG2Ranker:
             if fallback[b]:
                 results.append(self._dense_result(dense[:, b], k))
                 continue
-            pscores = mass[:, b]
+            pscores = self._live(mass[:, b])
             top = top_k_indices(pscores, k)
+            top = top[np.isfinite(pscores[top])]  # fewer live passages than k: no tombstone fills in
             results.append(GraphRanking(top, pscores[top], facts, fscores, seeds, weights, "ppr", sources))
         return results
 
@@ -405,11 +484,11 @@ class HippoRAG2Ranker:
             out: list[tuple[IntArray, F64, F64 | None]] = []
             for b in range(dense_all.shape[1]):
                 dense = dense_all[:, b]
-                norm = minmax(dense)
+                norm = self._dense_minmax(dense)
                 if k <= 0 or k >= self.n_passages:
                     out.append((np.arange(self.n_passages), norm, dense))
                 else:
-                    top = top_k_indices(dense, k)
+                    top = top_k_indices(self._live(dense), k)
                     out.append((top, norm[top], dense))
             return out
         if k <= 0:
@@ -436,7 +515,7 @@ class HippoRAG2Ranker:
         n_p = self.n_passages
         results = []
         found_facts = linked if linked is not None else (
-            self._link_many(qf, config.linking_top_k, config) if self.fact_vectors.shape[0]
+            self._link_many(qf, config.linking_top_k, config) if self.n_facts
             else [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
         )
         passage_seeds = self._passage_seeds_many(qp, passage_k, config)
@@ -503,7 +582,7 @@ class HippoRAG2Ranker:
         elif found is not None:
             (facts, fscores), fallback = found[0], False
         else:
-            facts, fscores = self._link_many(qf, config.linking_top_k, config)[0] if self.fact_vectors.shape[0] else (np.zeros(0, np.int64), np.zeros(0))
+            facts, fscores = self._link_many(qf, config.linking_top_k, config)[0] if self.n_facts else (np.zeros(0, np.int64), np.zeros(0))
             fallback = False
         prow, pweight, dense = found[1] if found is not None else self._passage_seeds_many(qp, passage_k, config)[0]
         seeds, weights = entity_seed_weights(
@@ -524,7 +603,8 @@ class HippoRAG2Ranker:
         return GraphRanking(idx[0][ok], cos[0][ok], empty_i, empty_f, empty_i, empty_f, "dense")
 
     def _dense_result(self, scores: F64, k: int) -> GraphRanking:
-        top = top_k_indices(scores, k)
+        scores = self._live(scores)
+        top = top_k_indices(scores, min(k, int(np.isfinite(scores).sum())))
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
         return GraphRanking(top, scores[top], empty_i, empty_f, empty_i, empty_f, "dense")
 

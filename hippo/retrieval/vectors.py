@@ -197,7 +197,7 @@ class IVFSearch:
 
     def __init__(self, index_path: str | Path, vectors: Any, floor_vectors: Any, nprobe: int = 32, candidates: int = 100) -> None:
         """``floor_vectors`` (s, d): the vectors of the :func:`floor_sample` rows (stored with
-        the index by :func:`hippo.store.compact.ann_files`; gathered from ``vectors`` for older
+        the index by :func:`hippo.live.base.base_members`; gathered from ``vectors`` for older
         indexes). The inverted lists are memory-mapped when the installed faiss has
         ``IO_FLAG_MMAP_IFC`` (1.15 here), so opening reads only the coarse centroids and a
         query pages in the lists it scans."""
@@ -242,6 +242,55 @@ class IVFSearch:
     def floor(self, q: npt.NDArray[np.float32]) -> F64:
         q = np.atleast_2d(np.asarray(q, dtype=np.float32))
         return np.asarray((self._sample @ q.T).min(axis=0), dtype=np.float64)
+
+
+class SegmentedSearch:
+    """A base search (usually :class:`IVFSearch`) plus the later rows of a living index,
+    searched exactly, with dead rows (tombstoned passages, facts no live passage states) never
+    returned. Row numbers are global: the base's, then the later ones'."""
+
+    def __init__(self, base: VectorSearch, later: Any, alive: npt.NDArray[np.bool_] | None = None) -> None:
+        self.base = base
+        self.later = None if later is None or not len(later) else np.asarray(later, dtype=np.float32)
+        self.n_base = int(base.n)
+        self.n = self.n_base + (0 if self.later is None else len(self.later))
+        self.alive = alive
+
+    def search(self, q: npt.NDArray[np.float32], k: int, nprobe: int | None = None, candidates: int | None = None) -> tuple[IntArray, F64]:
+        q = np.ascontiguousarray(np.atleast_2d(q), dtype=np.float32)
+        dead_base = 0 if self.alive is None else int((~self.alive[: self.n_base]).sum())
+        bi, bv = self.base.search(q, k + min(dead_base, 4 * k), nprobe, candidates)
+        k = min(k, self.n)
+        idx = np.full((q.shape[0], k), -1, dtype=np.int64)
+        val = np.full((q.shape[0], k), -np.inf)
+        later = None if self.later is None else np.asarray(self.later @ q.T, dtype=np.float64)
+        for b in range(q.shape[0]):
+            rows, cos = bi[b], bv[b]
+            if later is not None:
+                rows = np.concatenate([rows, np.arange(self.n_base, self.n)])
+                cos = np.concatenate([cos, later[:, b]])
+            ok = np.isfinite(cos) & (rows >= 0)
+            if self.alive is not None:
+                ok &= self.alive[np.maximum(rows, 0)]
+            top, c = _stable_top(rows[ok], cos[ok], k)
+            idx[b, : len(top)], val[b, : len(top)] = top, c
+        return idx, val
+
+    def cosines(self, q: npt.NDArray[np.float32], rows: IntArray) -> F64:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows))
+        in_base = rows < self.n_base
+        if in_base.any():
+            out[in_base] = self.base.cosines(q, rows[in_base])
+        if (~in_base).any() and self.later is not None:
+            out[~in_base] = self.later[rows[~in_base] - self.n_base] @ np.asarray(q, dtype=np.float32).ravel()
+        return out
+
+    def floor(self, q: npt.NDArray[np.float32]) -> F64:
+        lo = self.base.floor(q)
+        if self.later is not None:
+            lo = np.minimum(lo, (self.later @ np.atleast_2d(np.asarray(q, dtype=np.float32)).T).min(axis=0))
+        return np.asarray(lo, dtype=np.float64)
 
 
 def load_faiss() -> Any:

@@ -1,30 +1,34 @@
-"""On-disk index layout: generations switched atomically by a pointer file."""
+"""The only owner of index files: segments, the manifest that lists them, locks and the resume cache."""
 
-from hippo.store.layout import (
+from hippo.store.locks import IndexLockedError, writer_lock
+from hippo.store.segments import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    IndexFiles,
+    OpenIndex,
+    SegmentFiles,
     check_writable,
     collect_garbage,
-    current_generation,
-    discard_uncommitted,
-    next_generation,
-    read_index_files,
-    write_generation,
+    commit,
+    is_format1,
+    open_index_files,
+    read_history,
+    read_manifest,
+    write_segment,
 )
-from hippo.store.locks import IndexLockedError, writer_lock
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "IndexFiles",
     "IndexLockedError",
+    "OpenIndex",
+    "SegmentFiles",
     "check_writable",
     "collect_garbage",
-    "current_generation",
-    "discard_uncommitted",
-    "next_generation",
-    "read_index_files",
-    "write_generation",
+    "commit",
+    "is_format1",
+    "open_index_files",
+    "read_history",
+    "read_manifest",
+    "write_segment",
     "writer_lock",
 ]

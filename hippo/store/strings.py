@@ -126,6 +126,43 @@ class NameLookup(Mapping[str, int]):
                 yield key
 
 
+class KeyLookup(Mapping[str, int]):
+    """``key -> row`` over a :func:`hash_table` of exact keys, each candidate confirmed with
+    ``key_of(row)`` (passage ids, passage contents, fact keys)."""
+
+    def __init__(self, key_of: Any, hashes: Any, rows: Any) -> None:
+        self.key_of = key_of
+        self.hashes = hashes
+        self.rows = rows
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Row of ``key`` (the first one, if listed twice), else ``default``."""
+        h = name_hash(key)
+        i = int(np.searchsorted(self.hashes, h, side="left"))
+        while i < len(self.hashes) and int(self.hashes[i]) == h:
+            row = int(self.rows[i])
+            if self.key_of(row) == key:
+                return row
+            i += 1
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __getitem__(self, key: str) -> int:
+        row = self.get(key)
+        if row is None:
+            raise KeyError(key)
+        return int(row)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def __iter__(self) -> Iterator[str]:
+        for i in range(len(self.rows)):
+            yield self.key_of(int(self.rows[i]))
+
+
 class DerivedIds(Sequence[str]):
     """``ids[i] = make(names[i])``, computed on access (entity ids derive from their names)."""
 

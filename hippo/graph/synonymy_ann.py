@@ -1,100 +1,27 @@
-"""The files that let a large index open in milliseconds and answer without a full scan.
+"""Synonymy candidates of many entities by blocked search over inverted lists (pure, no IO).
 
-Every generation written since format 1.1 holds, next to the JSON files:
-
-* packed string tables (:mod:`hippo.store.strings`): ``passage_ids``, ``passage_titles``,
-  ``passage_contents``, ``entity_names``, ``fact_relations``; plus ``entity_name_hash.npy`` /
-  ``entity_name_rows.npy`` for exact name lookup;
-* the PageRank graph as CSR arrays (``adj_indptr.npy``, ``adj_indices.npy`` int32,
-  ``adj_data.npy`` float64, ``node_degree.npy``, ``adj_colnorm.npy``: weight over the column's
-  degree, for forward push), so opening builds nothing;
-* for vector sets of at least ``graph.ann_min_rows`` rows, a faiss IVF-PQ index
-  (``passage_vectors.ivf``, ``fact_vectors.ivf``, ``entity_vectors.ivf``) and the vectors of
-  its fixed floor sample (``name.floor.npy``; older generations gather them when opened).
-
-An engine reads these when present and falls back to the JSON files and edge lists of
-older generations.
+Exact all-pairs search costs E^2 products; from ``graph.ann_min_rows`` entities on, the
+builder finds the pairs above the threshold with :func:`synonymy_candidates_ivf` instead: int8
+products within the lists each entity probes, then exact cosines of what is kept, so only
+recall is approximate (measured by ``benchmarks/scale.py``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hippo.compiled import numba_kernel
-from hippo.graph.build import Graph, pair_cosine
-from hippo.retrieval.vectors import build_ivf, floor_rows, read_rows
-from hippo.store.strings import hash_table, pack_strings
+from hippo.graph.build import pair_cosine
+from hippo.retrieval.vectors import read_rows
 
 IntArray = npt.NDArray[np.int64]
 
-STRING_TABLES = ("passage_ids", "passage_titles", "passage_contents", "entity_names", "fact_relations")
-VECTOR_SETS = ("passage_vectors", "fact_vectors", "entity_vectors")
 SQ_MARGIN = 0.01
 """The blocked search multiplies float32 copies of (possibly float16) vectors: it looks this far
 below the threshold, and exact cosines decide."""
-
-
-def string_files(tables: dict[str, Sequence[str]]) -> dict[str, Any]:
-    """``stem.bin`` (raw bytes) and ``stem.off.npy`` for each table, plus the name hash of entities."""
-    from hippo.ids import normalize
-
-    out: dict[str, Any] = {}
-    for stem, strings in tables.items():
-        data, off = pack_strings(strings)
-        out[f"{stem}.bin"] = data.tobytes()
-        out[f"{stem}.off.npy"] = off
-    if "entity_names" in tables:
-        hashes, rows = hash_table(normalize(n) for n in tables["entity_names"])
-        out["entity_name_hash.npy"] = hashes
-        out["entity_name_rows.npy"] = rows
-    return out
-
-
-def graph_files(graph: Graph) -> dict[str, Any]:
-    """The symmetric weighted adjacency as CSR arrays, the weighted degree of every node, and
-    each entry's weight over its column's degree (what forward push spreads by)."""
-    from hippo.graph.push import column_normalised
-
-    adj = graph.adjacency()
-    if adj.nnz >= 2**31:
-        raise ValueError("graphs with 2^31 or more adjacency entries are not supported")
-    indices = adj.indices.astype(np.int32)
-    data = adj.data.astype(np.float64)
-    degree = np.asarray(adj.sum(axis=1)).ravel()
-    return {
-        "adj_indptr.npy": adj.indptr.astype(np.int64),
-        "adj_indices.npy": indices,
-        "adj_data.npy": data,
-        "node_degree.npy": degree,
-        "adj_colnorm.npy": column_normalised(indices, data, degree),
-    }
-
-
-def ann_files(vectors: dict[str, Any], min_rows: int, stage: Path, seed: int = 0) -> tuple[dict[str, Path], dict[str, Any]]:
-    """An IVF-PQ index, staged in ``stage``, for every vector set with at least ``min_rows`` rows.
-
-    Returns the staged files (``name.ivf`` and ``name.floor.npy`` -> path, for
-    :func:`hippo.store.write_generation`) and what was built, with timings."""
-    staged: dict[str, Path] = {}
-    report: dict[str, Any] = {}
-    for name, vecs in vectors.items():
-        if vecs.shape[0] < min_rows:
-            continue
-        stage.mkdir(parents=True, exist_ok=True)
-        t = time.perf_counter()
-        path = stage / f"{name}.ivf"
-        info = build_ivf(vecs, path, seed=seed)
-        staged[f"{name}.ivf"] = path
-        np.save(stage / f"{name}.floor.npy", floor_rows(vecs))
-        staged[f"{name}.floor.npy"] = stage / f"{name}.floor.npy"
-        report[name] = {**info, "seconds": round(time.perf_counter() - t, 2)}
-    return staged, report
 
 
 def synonymy_candidates_ivf(
