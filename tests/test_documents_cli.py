@@ -15,8 +15,9 @@ from fake_openai import ReplayServer
 
 from hippo.cli.main import main
 from hippo.corpus import read_corpus
-from hippo.documents import text_of
+from hippo.documents import list_documents, text_of
 from tests.test_ingest import GUIDE, make_pdf
+from tests.test_upgrade import base_files
 
 FAST = ["--set", "embed.model=hashing:64"]
 HTML = """<html><head><title>Garden</title></head><body><nav>Home | About</nav><article>
@@ -70,6 +71,16 @@ def test_folder_index_cites_sources_and_spans(folder, tmp_path, capsys):
     pdf_hit = next(h for h in hits if h["document_id"] == "manual.pdf")
     assert pdf_hit["headings"] == ["Chapter 1 Bees"] and pdf_hit["metadata"]["page"] == 1
 
+    import hippo
+    from hippo.embed import HashingEmbedder
+
+    result = hippo.open_index(out, embedder=HashingEmbedder(64)).retrieve("Where does the queen lay eggs?", k=8)
+    # the Python API cites exactly as --json does
+    assert [h.passage_id for h in result.hits] == [h["passage_id"] for h in hits]
+    assert [[h.document_id, h.source, list(h.headings), list(h.span)] for h in result.hits] == [
+        [h["document_id"], h["source"], h["headings"], h["span"]] for h in hits]
+    assert all(h.metadata["title"] and h.metadata["chunk"] >= 0 for h in result.hits)
+
     code, stdout, _ = run(capsys, "query", out, "watering tomatoes mulch", "-k", "3")
     assert code == 0 and f"from {folder}/garden/tomatoes.html § Growing tomatoes > Watering, chars " in stdout
     code, stdout, _ = run(capsys, "show-doc", out)
@@ -108,8 +119,8 @@ def test_rerun_reindexes_only_changes_and_sync_deletes(folder, tmp_path, capsys)
     r = json.loads(stdout)
     lists = r["documents"]["lists"]
     assert (lists["new"], lists["changed"], lists["gone"], lists["deleted"]) == (["new.md"], ["notes.txt"], ["manual.pdf"], [])
-    assert r["writes"]["build"]["changes"]["extracted"] == 2  # the new and the changed chunk only
-    assert r["chunks"]["deleted"] == 1  # notes.txt's old chunk
+    assert r["writes"]["add"]["extracted"] == 2  # the new and the changed chunk only
+    assert r["chunks"]["deleted"] == 1 and r["writes"]["delete"]["passages"]["removed"] == 1  # notes.txt's old chunk
     code, stdout, _ = run(capsys, "index", folder, "--out", out, "--sync")
     assert code == 0 and "1 deleted" in stdout
     code, stdout, _ = run(capsys, "query", out, "Honey bees colonies queen eggs", "-k", "20", "--json")
@@ -118,7 +129,8 @@ def test_rerun_reindexes_only_changes_and_sync_deletes(folder, tmp_path, capsys)
     assert code == 1 and "no document 'manual.pdf'" in err
 
     code, stdout, _ = run(capsys, "delete", out, "--doc", folder / "new.md", "--doc", "kb-7")  # by source and by id
-    assert code == 0 and "deleted 2 document(s)" in stdout
+    assert code == 0 and "deleted 2 document(s) (2 chunks)" in stdout
+    assert {d["id"] for d in list_documents(out)} == {"garden/tomatoes.html", "guide.md", "notes.txt"}
     code, _, err = run(capsys, "delete", out, "--doc", "nope.md")
     assert code == 1 and err.count("\n") == 1 and "nope.md" in err and "nothing was deleted" in err
     code, stdout, _ = run(capsys, "index", folder, "--out", out, "--json", *FAST)  # the files are still there: back in
@@ -153,11 +165,10 @@ def test_passage_corpus_indexes_as_before(sample_dir, tmp_path, capsys):
     from hippo import build_index, load_config
 
     build_index(sample_dir / "corpus.json", lib, load_config(overrides=["embed.model=hashing:64"]))
-    assert not (cli / "documents.json").exists() and not (cli / "ingest_report.json").exists()
-    a, b = cli / "gen-000001", lib / "gen-000001"
-    names = sorted(p.name for p in a.iterdir() if p.name != "stats.json")
-    assert names == sorted(p.name for p in b.iterdir() if p.name != "stats.json")
-    assert [n for n in names if (a / n).read_bytes() != (b / n).read_bytes()] == []
+    assert not (cli / "documents").exists() and not (cli / "ingest_report.json").exists()
+    assert base_files(cli) == base_files(lib)
+    code, stdout, _ = run(capsys, "info", cli, "--json")
+    assert json.loads(stdout)["counts"]["documents"] == len(passages)  # each passage is its own document
     shutil.rmtree(lib)
 
 

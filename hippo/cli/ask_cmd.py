@@ -36,9 +36,6 @@ def run(args: argparse.Namespace) -> int:
     engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
     answer = engine.answer(args.question, k=args.k, retriever=args.retriever)
-    from hippo.documents import cite_answer
-
-    answer = cite_answer(args.index, answer)  # TODO(lead, living index): hits carry their metadata; drop this
     if answer.error:
         raise HippoError(f"the reader gave no usable answer: {answer.error}")
     if args.json:

@@ -10,7 +10,7 @@ from hippo.cli.index_cmd import print_summary
 from hippo.config import load_config
 from hippo.corpus import read_corpus
 from hippo.errors import HippoError, IndexFormatError
-from hippo.indexer import BuildReport, delete_passages, saved_config
+from hippo.indexer import delete_passages, saved_config
 from hippo.store import read_manifest
 
 
@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
         done = delete_documents(args.index, args.doc, config)
         if args.json:
             print_json(done)
-        elif done.get("changes"):
-            print(f"deleted {len(done['documents'])} document(s) ({done['chunks_deleted']} chunks): {', '.join(done['documents'])}")
-            print_summary(BuildReport(Path(done["path"]), done["counts"], done["timings_s"], {}, done["changes"]))
-        else:
-            print(f"deleted {len(done['documents'])} document(s) from the registry; their chunks were no longer in the index")
+            return 0
+        c = done["counts"]
+        handed = f"; {done['chunks_handed_over']} shared chunk(s) now cite another document" if done["chunks_handed_over"] else ""
+        print(f"deleted {len(done['documents'])} document(s) ({done['chunks_deleted']} chunks{handed}): "
+              f"{', '.join(done['documents'])}; {args.index}: {c['passages']} passages, {c['entities']} entities, {c['facts']} facts")
         return 0
     if args.ids is not None:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]

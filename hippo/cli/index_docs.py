@@ -64,8 +64,8 @@ def print_documents(report: IngestReport) -> None:
         parts.append(f"{len(p.failed)} kept as indexed (their files could not be read now)")
     print(f"documents: {', '.join(parts)}; {len(report.skipped)} file(s) skipped")
     ch = report.chunks
-    print(f"chunks: {ch['chunked']} in new and changed documents, {ch['added']} of them new to the index; {ch['deleted']} deleted"
-          + (f"; {ch['restored']} restored" if ch["restored"] else ""))
+    print(f"chunks: {ch['chunked']} in new and changed documents; passages {ch['added']} added, {ch['updated']} replaced "
+          f"(their citation moved), {ch['deleted']} deleted" + (f"; {ch['shared']} shared with another document" if ch["shared"] else ""))
     print(f"{report.path}: {c.get('documents', 0)} documents, {c.get('passages', 0)} passages, {c.get('entities', 0)} entities, "
           f"{c.get('facts', 0)} facts")
     t: dict[str, Any] = report.timings_s

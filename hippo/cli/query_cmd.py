@@ -61,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
         args.question, k=args.k, retriever=retriever, steps=args.steps if hgmem else None,
         reasoner=args.reasoner if hgmem else None,
     )
-    from hippo.documents import cite
-
-    result = cite(args.index, result)  # TODO(lead, living index): hits carry their metadata; drop this
     if args.to_neo4j:
         from hippo.export.neo4j_bolt import resolve_target, write_query_activation
 

@@ -118,17 +118,16 @@ def expected_counts(files: FlatIndex) -> dict[str, dict[str, int]]:
     docs = _documents(files)
     if docs is not None:
         out["nodes"][DOCUMENT] = len(docs[0])
-        out["relationships"]["PART_OF"] = sum(1 for p in files.strings("passage_ids") if p in docs[1])
+        out["relationships"]["PART_OF"] = len(docs[2])
     return out
 
 
-def _documents(files: IndexFiles) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
-    """(document records, passage id -> citation) of an index built from documents, else None.
-    PROVISIONAL: from the registry beside the index; TODO(lead, living index): from the store."""
-    from hippo.ingest.provisional import load_registry
+def _documents(files: FlatIndex) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[tuple[str, str, int]]] | None:
+    """(documents, passage id -> citation, (passage, document, chunk) links) of an index whose
+    passages cite documents, else None (:func:`hippo.documents.document_graph`)."""
+    from hippo.documents import document_graph
 
-    reg = load_registry(files.root)
-    return (reg.documents, reg.citations()) if reg.documents else None
+    return document_graph(files.root, files.snapshot)
 
 
 def index_meta(files: FlatIndex) -> dict[str, Any]:
@@ -239,14 +238,9 @@ def build_export_graph(files: FlatIndex, vectors: bool = False) -> ExportGraph:
     ]
     nodes = [NodeRows(PASSAGE, p_rows), NodeRows(ENTITY, e_rows), NodeRows(FACT, f_rows)]
     if docs is not None:
-        records, cites = docs
-        nodes.append(NodeRows(DOCUMENT, [
-            _node({"id": d, "source": r["source"], "title": r["title"], "kind": r["kind"], "chunks": len(r["chunks"])})
-            for d, r in sorted(records.items())
-        ]))
-        rels.append(RelRows("PART_OF", PASSAGE, DOCUMENT, [
-            _rel(p["id"], cites[p["id"]]["document_id"], {"chunk": cites[p["id"]]["chunk"]}) for p in passages if p["id"] in cites
-        ]))
+        summaries, _, links = docs
+        nodes.append(NodeRows(DOCUMENT, [_node(dict(d)) for d in summaries]))
+        rels.append(RelRows("PART_OF", PASSAGE, DOCUMENT, [_rel(pid, d, {"chunk": chunk}) for pid, d, chunk in links]))
     return ExportGraph(tuple(nodes), tuple(rels), index_meta(files))
 
 

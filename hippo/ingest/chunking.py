@@ -161,14 +161,14 @@ class Chunker:
 
     def passages(self, doc: Document, chunks: Sequence[Chunk] | None = None) -> list[Passage]:
         """One passage per chunk: content ``breadcrumb + "\\n" + text``, a content-hash id,
-        and the citation metadata (``document_id``, ``source``, ``headings``, ``span``,
-        ``chunk``, and ``page`` for PDFs) over the document's own metadata."""
+        and the citation metadata (``document_id``, ``source``, ``title`` (the document's),
+        ``headings``, ``span``, ``chunk``, and ``page`` for PDFs) over the document's own metadata."""
         own = {k: v for k, v in doc.metadata.items() if k not in META_KEYS}
         out = []
         for c in self.chunk(doc) if chunks is None else chunks:
             content = f"{c.title}\n{c.text}" if c.title else c.text
             meta: dict[str, Any] = {
-                **own, "document_id": doc.id, "source": doc.source, "headings": list(c.headings),
+                **own, "document_id": doc.id, "source": doc.source, "title": doc.title, "headings": list(c.headings),
                 "span": [c.start, c.end], "chunk": c.index,
             }
             if doc.pages:

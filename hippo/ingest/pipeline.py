@@ -1,37 +1,57 @@
-"""Index a folder of documents, re-index what changed, delete documents.
+"""Index a folder of documents, re-index what changed, delete documents: on the living index.
 
-PROVISIONAL write path: until the living index (issue 17) lands, the passages go through
-today's ``hippo.indexer.build_index`` (new and changed chunks) and ``delete_passages``
-(chunks no document has any more), and the documents through the registry beside the index
-(:mod:`hippo.ingest.provisional`). TODO(lead, living index): one ``mem.add``/``mem.delete``
-commit with passage metadata, and the registry in the store.
+Each chunk is a passage whose metadata is its citation (``document_id``, ``source``,
+``title``, ``headings``, ``span``, ``chunk``, ``page``), so hits cite their source straight from
+the index. A first run on an empty ``--out`` builds the base with the normal indexer. A re-run
+reads the files whose bytes changed, re-chunks the documents whose text changed, and writes
+only them: one ``add`` (new chunks, and chunks whose citation moved, replaced in place) and one
+``delete`` (the chunks a changed, deleted or ``--sync``-gone document no longer has). Nothing
+else is extracted, embedded or rewritten.
+
+The passages are the truth about which documents exist; the registry
+(:mod:`hippo.store.documents`) keeps their texts and file hashes. A write stores the new texts
+and a ``pending`` note first, then commits the passages, then the registry: killed anywhere,
+the next run re-derives the documents the note names from the passages' metadata
+(:func:`recover`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hippo.config import Config, load_config
+from hippo.documents import Held, consistent, held_documents
 from hippo.errors import ConfigError, CorpusError, HippoError
 from hippo.ingest.chunking import Chunker
 from hippo.ingest.collect import Loaded, Skipped, load, read_bytes, scan, unique_ids
 from hippo.ingest.document import Document, SkipFile
 from hippo.ingest.plan import DocState, DocumentPlan, document_hash, file_hash, files_to_read, plan_documents
-from hippo.ingest.provisional import Registry, load_registry, save_registry, text_name, write_report
+from hippo.ingest.reconcile import Wanted, reconcile
+from hippo.live.memory import MemoryWriter
 from hippo.protocols import Embedder, Extractor
 from hippo.reuse import Progress
-from hippo.store import check_writable, current_generation, read_index_files, writer_lock
+from hippo.store import check_writable, read_manifest, writer_lock
+from hippo.store.documents import (
+    Registry,
+    find_document,
+    load_pending,
+    load_registry,
+    save_registry,
+    write_pending,
+    write_report,
+    write_texts,
+)
 from hippo.types import Passage
 
 
 @dataclass
 class IngestReport:
     """What a document run did: the plan, the chunks, the skipped files, and the index
-    writes (``hippo index``'s report of each, ``build`` and ``delete``)."""
+    writes (``build`` for a first run, else ``add`` and ``delete``)."""
 
     path: Path
     plan: DocumentPlan
@@ -71,14 +91,63 @@ def _check_settings(registry: Registry, config: Config, root: Path) -> None:
             )
 
 
-def _live_ids(root: Path) -> set[str]:
-    if current_generation(root) is None:
-        return set()
-    files = read_index_files(root)
-    try:
-        return set(files.strings("passage_ids"))
-    finally:
-        files.close()
+def recover(registry: Registry, pending: Mapping[str, Mapping[str, Any] | None], held: Held) -> set[str]:
+    """Bring ``registry`` (in place) in line with the passages after an interrupted write:
+    a pending record the passages agree with was committed and replaces the registered one; a
+    pending deletion whose document holds no passage any more is done. Returns the documents
+    whose record agrees with nothing (to be re-read and re-derived from the passages)."""
+    unsure: set[str] = set()
+    for doc_id, rec in pending.items():
+        if rec is None:
+            if doc_id not in held.docs and not consistent(registry.documents.get(doc_id, {}), doc_id, held):
+                gone = registry.documents.pop(doc_id, None)
+                if gone is not None:
+                    registry.files.pop(gone["file"], None)
+            else:
+                unsure.add(doc_id)
+        elif consistent(rec, doc_id, held):
+            registry.documents[doc_id] = dict(rec)
+            registry.files.pop(rec["file"], None)  # its file's hash was not recorded: read it again
+        else:
+            unsure.add(doc_id)
+    return unsure
+
+
+@dataclass
+class _Read:
+    """The files of a run: their hashes, what was read, and what was skipped."""
+
+    found: dict[str, str]
+    loaded: list[Loaded]
+    failed: set[str]
+    skipped: list[Skipped]
+
+
+def _read(path: str | Path, root: Path, config: Config, known: Mapping[str, str], force: set[str],
+          registered: Mapping[str, DocState]) -> _Read:
+    """Hash every file under ``path``; load those whose hash is not ``known`` (or in ``force``).
+    A document whose id a ``registered`` document of another file (not read now) has is skipped."""
+    files, skipped = scan(path, config.ingest.max_file_mb, exclude=root)
+    single = Path(path).is_file()
+    found: dict[str, str] = {}
+    loaded: list[Loaded] = []
+    failed: set[str] = set()
+    for f in files:
+        try:
+            data = read_bytes(f)
+            found[f.id] = file_hash(data)
+            if f.id in force or files_to_read(known, {f.id: found[f.id]}):
+                loaded.append(load(f, data))
+        except SkipFile as exc:
+            if single:
+                raise CorpusError(f"{f.source}: {exc}") from None
+            failed.add(f.id)
+            skipped.append(Skipped(f.source, str(exc)))
+    reread = {item.file.id for item in loaded}
+    taken = [d for d, s in registered.items() if s.file not in reread and s.file not in failed]
+    loaded, dup = unique_ids(loaded, taken)
+    skipped += dup + [s for item in loaded for s in item.skipped]
+    return _Read(found, loaded, failed, skipped)
 
 
 def index_documents(
@@ -103,158 +172,227 @@ def index_documents(
     t0 = time.perf_counter()
     root = Path(out)
     config = config or load_config()
+    chunker = chunker or Chunker.from_config(config.ingest, config.embed)
     check_writable(root)
-    timings: dict[str, float] = {}
     with writer_lock(root):
-        registry = Registry() if rebuild or current_generation(root) is None else load_registry(root)
-        if not rebuild:
-            _check_settings(registry, config, root)
-        live = set() if rebuild else _live_ids(root)
-        # a document whose chunks were deleted by id (hippo delete --ids) is read again and restored
-        damaged = {rec["file"] for rec in registry.documents.values() if not {c["id"] for c in rec["chunks"]} <= live}
-        files, skipped = scan(path, config.ingest.max_file_mb, exclude=root)
-        single = Path(path).is_file()
-        found: dict[str, str] = {}
-        loaded: list[Loaded] = []
-        failed: set[str] = set()
-        for f in files:
-            try:
-                data = read_bytes(f)
-                found[f.id] = file_hash(data)
-                if f.id in damaged or files_to_read(registry.files, {f.id: found[f.id]}):
-                    loaded.append(load(f, data))
-            except SkipFile as exc:
-                if single:
-                    raise CorpusError(f"{f.source}: {exc}") from None
-                failed.add(f.id)
-                skipped.append(Skipped(f.source, str(exc)))
-        reread = {item.file.id for item in loaded}
-        taken = [d for d, rec in registry.documents.items() if rec["file"] not in reread and rec["file"] not in failed]
-        loaded, dup = unique_ids(loaded, taken)
-        skipped += dup + [s for item in loaded for s in item.skipped]
-        docs: dict[str, Document] = {d.id: d for item in loaded for d in item.documents}
-        states = {d.id: DocState(item.file.id, document_hash(d)) for item in loaded for d in item.documents}
-        registered = {d: DocState(rec["file"], rec["hash"]) for d, rec in registry.documents.items()}
-        plan = plan_documents(registered, found, reread, states, failed, sync)
-        timings["read"] = time.perf_counter() - t0
-
-        t = time.perf_counter()
-        chunker = chunker or Chunker.from_config(config.ingest, config.embed)
-        todo = plan.new + plan.changed
-        chunk_passages = {d: chunker.passages(docs[d]) for d in todo}
-        adding = [p for d in todo for p in chunk_passages[d]]
-        timings["chunk"] = time.perf_counter() - t
-
-        missing = [p for d in plan.unchanged if d in docs and not {c["id"] for c in registry.documents[d]["chunks"]} <= live
-                   for p in chunker.passages(docs[d])]
-        adding += missing
-        remaining = set(registry.documents) - set(plan.changed) - set(plan.deleted)
-        keep = registry.chunk_ids(remaining - set(plan.new)) | {p.id for p in adding}
-        stale = sorted((registry.chunk_ids(set(plan.changed) | set(plan.deleted)) - keep) & live)
-        if not adding and not live:
-            what = f"; skipped {len(skipped)} file(s), the first: {skipped[0].line()}" if skipped else ""
-            raise CorpusError(f"{path}: no document to index{what}")
-        writes: dict[str, dict[str, Any]] = {}
-        t = time.perf_counter()
-        if adding or rebuild:
-            from hippo.indexer import build_index
-
-            writes["build"] = build_index(adding, root, config, extractor=extractor, embedder=embedder,
-                                          progress=progress, rebuild=rebuild).to_dict()
-        if stale:
-            from hippo.indexer import delete_passages
-
-            writes["delete"] = delete_passages(root, stale, config, progress=progress).to_dict()
-        timings["index"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        texts = _update_registry(registry, plan, docs, chunk_passages, states, found, failed, loaded, config)
-        save_registry(root, registry, texts)
-        timings["registry"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        last = writes.get("delete") or writes.get("build")
-        counts = dict(last["counts"]) if last else _live_counts(root)
-        counts["documents"] = len(registry.documents)
-        report = IngestReport(
-            root, plan, skipped,
-            {"chunked": len(adding) - len(missing), "added": len({p.id for p in adding} - live), "deleted": len(stale),
-             "restored": len(missing)},
-            {k: round(v, 3) for k, v in timings.items()}, writes, counts,
-        )
-        write_report(root, report.to_dict())
-        return report
+        if rebuild or read_manifest(root) is None:
+            return _build(path, root, config, chunker, rebuild, extractor, embedder, progress, t0)
+        mw = MemoryWriter.open(root, config=config, embedder=embedder, extractor=extractor, progress=progress)
+        mw.background = False  # merges the policy asks for run before the command returns
+        try:
+            return _rerun(path, root, config, chunker, sync, mw, t0)
+        finally:
+            mw.close()
 
 
-def _live_counts(root: Path) -> dict[str, Any]:
-    files = read_index_files(root)
-    try:
-        return dict(files.manifest["counts"])
-    finally:
-        files.close()
+def _build(path: str | Path, root: Path, config: Config, chunker: Chunker, rebuild: bool, extractor: Extractor | None,
+           embedder: Embedder | None, progress: Progress | None, t0: float) -> IngestReport:
+    """A first run (or ``rebuild``): every document, one base segment."""
+    from hippo.indexer import build_index
+
+    timings: dict[str, float] = {}
+    read = _read(path, root, config, {}, set(), {})
+    docs = [d for item in read.loaded for d in item.documents]
+    if not docs:
+        what = f"; skipped {len(read.skipped)} file(s), the first: {read.skipped[0].line()}" if read.skipped else ""
+        raise CorpusError(f"{path}: no document to index{what}")
+    states = {d.id: DocState(item.file.id, document_hash(d)) for item in read.loaded for d in item.documents}
+    plan = plan_documents({}, read.found, {i.file.id for i in read.loaded}, states, read.failed)
+    timings["read"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    wanted = [Wanted(d.id, chunker.passages(d)) for d in docs]
+    timings["chunk"] = time.perf_counter() - t
+    writes = reconcile(wanted, Held({}, {}, {}), set())
+    registry = Registry(chunk_settings(config))
+    records = _records(registry, {d.id: d for d in docs}, writes.records, states)
+    t = time.perf_counter()
+    if rebuild and read_manifest(root) is not None:  # the index exists: note what this write replaces
+        write_texts(root, [d.text for d in docs])
+        write_pending(root, {**dict.fromkeys(load_registry(root).documents), **records})
+    report = build_index(writes.add, root, config, extractor=extractor, embedder=embedder, progress=progress, rebuild=rebuild)
+    timings["index"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_texts(root, [d.text for d in docs])  # before the first commit the folder must hold nothing but the index
+    registry.documents.update(records)
+    registry.files = _complete_files(read)
+    save_registry(root, registry)
+    timings["registry"] = time.perf_counter() - t
+    counts = {**report.counts, "documents": len(records)}
+    chunks = {"chunked": sum(len(w.passages) for w in wanted), "added": len(writes.add), "updated": 0, "deleted": 0,
+              "shared": writes.shared}
+    return _finish(root, plan, read.skipped, chunks, timings, {"build": report.to_dict()}, counts, t0)
 
 
-def _update_registry(
-    registry: Registry, plan: DocumentPlan, docs: dict[str, Document], chunk_passages: dict[str, list[Passage]],
-    states: dict[str, DocState], found: dict[str, str], failed: set[str], loaded: Sequence[Loaded], config: Config,
-) -> dict[str, str]:
-    """Apply the plan to the registry in place; return the new texts to store (name -> text)."""
-    texts: dict[str, str] = {}
+def _rerun(path: str | Path, root: Path, config: Config, chunker: Chunker, sync: bool, mw: MemoryWriter, t0: float) -> IngestReport:
+    """A run over an existing index: write what changed only."""
+    timings: dict[str, float] = {}
+    held = held_documents(mw.snapshot)
+    registry, pending = load_registry(root), load_pending(root)
+    _check_settings(registry, config, root)
+    unsure = recover(registry, pending, held)
+    # a record the passages disagree with (a chunk deleted by id, an interrupted write) is re-derived
+    registered = {d: DocState(r["file"], r["hash"] if d not in unsure and consistent(r, d, held) else "")
+                  for d, r in registry.documents.items()}
+    for d in unsure:  # an interrupted write's documents the registry does not know
+        registered.setdefault(d, DocState(str((pending.get(d) or {}).get("file", "")), ""))
+    force = {s.file for s in registered.values() if not s.hash}
+    read = _read(path, root, config, registry.files, force, registered)
+    docs: dict[str, Document] = {d.id: d for item in read.loaded for d in item.documents}
+    states = {d.id: DocState(item.file.id, document_hash(d)) for item in read.loaded for d in item.documents}
+    plan = plan_documents(registered, read.found, {i.file.id for i in read.loaded}, states, read.failed, sync)
+    timings["read"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    todo = plan.new + plan.changed
+    wanted = [Wanted(d, chunker.passages(docs[d])) for d in todo]
+    timings["chunk"] = time.perf_counter() - t
+    kept = [d for d in registered if d not in set(todo) | set(plan.deleted)]
+    wanted += _kept(kept, registry, held, mw)
+    managed = set(registered) | set(docs)
+    writes = reconcile(wanted, held, managed)
+    if not (registered or writes.add):
+        what = f"; skipped {len(read.skipped)} file(s), the first: {read.skipped[0].line()}" if read.skipped else ""
+        raise CorpusError(f"{path}: no document to index{what}")
+
+    t = time.perf_counter()
+    records = _records(registry, docs, {d: writes.records[d] for d in todo}, states)
+    outcome: dict[str, dict[str, Any]] = {}
+    if writes.add or writes.delete:
+        write_texts(root, [docs[d].text for d in todo])
+        write_pending(root, {**records, **dict.fromkeys(plan.deleted)})
+        outcome = _write(mw, writes.add, writes.delete, f"documents {path}")
+    timings["index"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     for d in plan.deleted:
         registry.documents.pop(d, None)
-    for d in plan.new + plan.changed:
-        doc = docs[d]
-        name = text_name(doc.text)
-        texts[name] = doc.text
-        chunks = []
-        for p in chunk_passages[d]:
-            c = {k: p.metadata[k] for k in ("headings", "span", "chunk")}
-            if "page" in p.metadata:
-                c["page"] = p.metadata["page"]
-            chunks.append({"id": p.id, **c})
-        registry.documents[d] = {"source": doc.source, "title": doc.title, "kind": doc.kind, "file": states[d].file,
-                                 "hash": states[d].hash, "text": name, "chunks": chunks}
+    for d in kept:
+        if d in registry.documents and d in writes.records:
+            registry.documents[d]["shared"] = writes.records[d]["shared"]
+    registry.documents.update(records)
     for d in plan.unchanged:
         if d in docs:  # re-read (its file changed) but the same: the source may have moved
             registry.documents[d]["source"] = docs[d].source
-    partial = {item.file.id for item in loaded if item.skipped}
-    # a file is recorded once all of it was read: bad records and failed files are retried next time
-    registry.files = {f: h for f, h in found.items() if f not in failed and f not in partial}
+    registry.files = _complete_files(read)
     registry.settings = chunk_settings(config)
-    return texts
+    save_registry(root, registry)
+    timings["registry"] = time.perf_counter() - t
+    counts = dict(mw.writer.manifest["counts"])
+    foreign = {d for d in held.docs if d not in managed}
+    counts["documents"] = (len({w.doc_id for w in wanted} | foreign)
+                           + sum(1 for d in held.owner.values() if d is None))
+    added = outcome.get("add", {}).get("passages", {})
+    chunks = {"chunked": sum(len(w.passages) for w in wanted[: len(todo)]), "added": int(added.get("added", 0)),
+              "updated": int(added.get("updated", 0)), "deleted": len(writes.delete), "shared": writes.shared}
+    return _finish(root, plan, read.skipped, chunks, timings, outcome, counts, t0)
+
+
+def _kept(kept: Sequence[str], registry: Registry, held: Held, mw: MemoryWriter) -> list[Wanted]:
+    """The chunks of documents that are not re-chunked: those they hold stay as they are (no
+    passage needed); those they share become passages with their own citation, in case the
+    document holding them goes."""
+    snap = mw.snapshot
+    out = []
+    for d in kept:
+        rec = registry.documents.get(d)
+        owned = held.docs.get(d, {})
+        if rec is None or not consistent(rec, d, held):
+            out.append(Wanted(d, [], list(owned), rechunked=False))
+            continue
+        shared = []
+        for pid, meta in rec.get("shared", {}).items():
+            row = held.rows.get(pid)
+            if row is not None:
+                shared.append(Passage(pid, snap.passage_contents[row], snap.passage_titles[row], meta))
+        out.append(Wanted(d, shared, [str(c[0]) for c in rec["chunks"] if str(c[0]) in owned], rechunked=False))
+    return out
+
+
+def _records(registry: Registry, docs: Mapping[str, Document], chunked: Mapping[str, dict[str, Any]],
+             states: Mapping[str, DocState]) -> dict[str, dict[str, Any]]:
+    """New registry records of the re-chunked documents."""
+    from hippo.store.documents import text_name
+
+    out = {}
+    for d, got in chunked.items():
+        doc = docs[d]
+        out[d] = {"source": doc.source, "title": doc.title, "kind": doc.kind, "file": states[d].file, "hash": states[d].hash,
+                  "text": text_name(doc.text), "chunks": got["chunks"], "shared": got["shared"]}
+    return out
+
+
+def _complete_files(read: _Read) -> dict[str, str]:
+    """The file hashes to record: a file is recorded once all of it was read (bad records and
+    failed files are retried next time)."""
+    partial = {item.file.id for item in read.loaded if item.skipped}
+    return {f: h for f, h in read.found.items() if f not in read.failed and f not in partial}
+
+
+def _write(mw: MemoryWriter, add: Sequence[Passage], delete: Sequence[str], source: str) -> dict[str, dict[str, Any]]:
+    """One ``add`` (replacing chunks whose citation moved) and one ``delete``; each a segment."""
+    out: dict[str, dict[str, Any]] = {}
+    if add:
+        mw.add(list(add), update=True)
+        out["add"] = mw.last_report.to_dict()
+    if delete:
+        before = mw.writer.manifest["generation"]
+        gone = mw.delete(list(delete), missing_ok=True)
+        m = mw.writer.manifest
+        out["delete"] = {"operation": "delete", "generation": m["generation"], "passages": {"removed": len(gone)},
+                         "written": m["generation"] != before}
+    return out
+
+
+def _finish(root: Path, plan: DocumentPlan, skipped: list[Skipped], chunks: dict[str, int], timings: dict[str, float],
+            writes: dict[str, dict[str, Any]], counts: dict[str, Any], t0: float) -> IngestReport:
+    timings["total"] = time.perf_counter() - t0
+    report = IngestReport(root, plan, skipped, chunks, {k: round(v, 3) for k, v in timings.items()}, writes, counts)
+    write_report(root, report.to_dict())
+    return report
 
 
 def delete_documents(out: str | Path, keys: Sequence[str], config: Config | None = None) -> dict[str, Any]:
-    """Delete documents (by id or source) and every chunk of theirs that no other document
-    has. Unknown keys delete nothing. A re-run of ``hippo index`` over a folder that still
-    holds a deleted document's file indexes it again."""
+    """Delete documents (by id or source) and every chunk of theirs; a chunk another document
+    shares is handed to it instead. Unknown keys delete nothing. A re-run of ``hippo index``
+    over a folder that still holds a deleted document's file indexes it again."""
     root = Path(out)
-    read_index_files(root).close()
+    t0 = time.perf_counter()
     with writer_lock(root):
-        registry = load_registry(root)
-        ids: list[str] = []
-        unknown: list[str] = []
-        for key in keys:
-            found = registry.find(key)
-            (ids if found else unknown).append(found or key)
-        if unknown:
-            known = ", ".join(sorted(registry.documents)[:5]) or "none (this index has no documents)"
-            raise HippoError(
-                f"{len(unknown)} document(s) are not in {root}: {', '.join(unknown)}; nothing was deleted "
-                f"(documents: {known}{' ...' if len(registry.documents) > 5 else ''}; `hippo show-doc {root}` lists them)"
-            )
-        gone = set(ids)
-        live = _live_ids(root)
-        stale = sorted((registry.chunk_ids(gone) - registry.chunk_ids(set(registry.documents) - gone)) & live)
-        report: dict[str, Any] = {"documents": sorted(gone)}
-        if stale:
-            from hippo.indexer import delete_passages
-
-            report.update(delete_passages(root, stale, config).to_dict())
-        files = {registry.documents[d]["file"] for d in gone}
-        for d in gone:
-            del registry.documents[d]
-        for f in files:
-            registry.files.pop(f, None)
-        save_registry(root, registry, {})
-        report["chunks_deleted"] = len(stale)
-        return report
+        mw = MemoryWriter.open(root, config=config)
+        mw.background = False
+        try:
+            held = held_documents(mw.snapshot)
+            registry, pending = load_registry(root), load_pending(root)
+            recover(registry, pending, held)
+            known = {d: {"source": (registry.documents.get(d) or next(iter(held.docs.get(d, {}).values()), {})).get("source", "")}
+                     for d in set(held.docs) | {d for d, r in registry.documents.items() if consistent(r, d, held)}}
+            ids: list[str] = []
+            unknown: list[str] = []
+            for key in keys:
+                found = find_document(known, key)
+                (ids if found else unknown).append(found or key)
+            if unknown:
+                some = ", ".join(sorted(known)[:5]) or "none (this index has no documents)"
+                raise HippoError(
+                    f"{len(unknown)} document(s) are not in {root}: {', '.join(unknown)}; nothing was deleted "
+                    f"(documents: {some}{' ...' if len(known) > 5 else ''}; `hippo show-doc {root}` lists them)"
+                )
+            gone = set(ids)
+            kept = [d for d in known if d not in gone]
+            writes = reconcile(_kept(sorted(kept), registry, held, mw), held, set(known))
+            write_pending(root, dict.fromkeys(sorted(gone)))
+            outcome = _write(mw, writes.add, writes.delete, f"delete documents {', '.join(sorted(gone))}")
+            for d in gone:
+                rec = registry.documents.pop(d, None)
+                if rec is not None:
+                    registry.files.pop(rec["file"], None)
+            for d in kept:
+                if d in registry.documents and d in writes.records:
+                    registry.documents[d]["shared"] = writes.records[d]["shared"]
+            save_registry(root, registry)
+            counts = dict(mw.writer.manifest["counts"])
+        finally:
+            mw.close()
+    return {"path": str(root), "documents": sorted(gone), "chunks_deleted": len(writes.delete),
+            "chunks_handed_over": len(writes.add), "writes": outcome, "counts": counts,
+            "timings_s": {"total": round(time.perf_counter() - t0, 3)}}
