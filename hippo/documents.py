@@ -76,27 +76,28 @@ def held_documents(snap: Snapshot) -> Held:
     return Held(owner, docs, rows)
 
 
-def consistent(record: Mapping[str, Any], doc_id: str, held: Held) -> bool:
-    """Whether the passages agree with a document's record: each chunk it lists is live, the
-    ones it holds itself cite it with the recorded span, and it holds no other live chunk."""
+def consistent(record: Mapping[str, Any], doc_id: str, held: Held, complete: bool = True) -> bool:
+    """Whether the passages agree with a document's record: the live ones citing it are chunks
+    it lists, with the recorded span, and the chunks it shares are recorded as shared.
+    ``complete``: and every chunk it lists is live (else: at least one)."""
     owned = held.docs.get(doc_id, {})
     chunks = {str(c[0]): (int(c[1]), int(c[2])) for c in record.get("chunks", ())}
     if not chunks or not set(owned) <= set(chunks):
         return False
+    live = 0
     for pid, span in chunks.items():
         if pid not in held.owner:
-            return False
+            if complete:
+                return False
+            continue
+        live += 1
         meta = owned.get(pid)
         if meta is None:
             if pid not in record.get("shared", {}):
                 return False
         elif tuple(meta.get("span", ())) != span:
             return False
-    return True
-
-
-def _exists(doc_id: str, record: Mapping[str, Any] | None, held: Held) -> bool:
-    return doc_id in held.docs or (record is not None and consistent(record, doc_id, held))
+    return live > 0
 
 
 _HELD: dict[tuple[str, int], Held] = {}
@@ -129,7 +130,7 @@ def _record(doc_id: str, held: Held, registry: Registry, pending: Mapping[str, A
     """The record that agrees with the passages: the pending one (its write committed) or the
     registered one; None when neither does (or the document has none)."""
     for rec in (pending.get(doc_id), registry.documents.get(doc_id)):
-        if rec is not None and consistent(rec, doc_id, held):
+        if rec is not None and consistent(rec, doc_id, held, complete=False):
             return dict(rec)
     return None
 

@@ -5,8 +5,8 @@ Each chunk is a passage whose metadata is its citation (``document_id``, ``sourc
 the index. A first run on an empty ``--out`` builds the base with the normal indexer. A re-run
 reads the files whose bytes changed, re-chunks the documents whose text changed, and writes
 only them: one ``add`` (new chunks, and chunks whose citation moved, replaced in place) and one
-``delete`` (the chunks a changed, deleted or ``--sync``-gone document no longer has). Nothing
-else is extracted, embedded or rewritten.
+``delete`` (the chunks a changed, deleted or ``--sync``-gone document no longer has), the
+delete first. Nothing else is extracted, embedded or rewritten.
 
 The passages are the truth about which documents exist; the registry
 (:mod:`hippo.store.documents`) keeps their texts and file hashes. A write stores the new texts
@@ -99,7 +99,7 @@ def recover(registry: Registry, pending: Mapping[str, Mapping[str, Any] | None],
     unsure: set[str] = set()
     for doc_id, rec in pending.items():
         if rec is None:
-            if doc_id not in held.docs and not consistent(registry.documents.get(doc_id, {}), doc_id, held):
+            if doc_id not in held.docs and not consistent(registry.documents.get(doc_id, {}), doc_id, held, complete=False):
                 gone = registry.documents.pop(doc_id, None)
                 if gone is not None:
                     registry.files.pop(gone["file"], None)
@@ -260,7 +260,7 @@ def _rerun(path: str | Path, root: Path, config: Config, chunker: Chunker, sync:
     if writes.add or writes.delete:
         write_texts(root, [docs[d].text for d in todo])
         write_pending(root, {**records, **dict.fromkeys(plan.deleted)})
-        outcome = _write(mw, writes.add, writes.delete, f"documents {path}")
+        outcome = _write(mw, writes.add, writes.delete)
     timings["index"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -328,18 +328,20 @@ def _complete_files(read: _Read) -> dict[str, str]:
     return {f: h for f, h in read.found.items() if f not in read.failed and f not in partial}
 
 
-def _write(mw: MemoryWriter, add: Sequence[Passage], delete: Sequence[str], source: str) -> dict[str, dict[str, Any]]:
-    """One ``add`` (replacing chunks whose citation moved) and one ``delete``; each a segment."""
+def _write(mw: MemoryWriter, add: Sequence[Passage], delete: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One ``delete`` (chunks no document has any more) then one ``add`` (new chunks, and chunks
+    whose citation moved, replaced in place); each a segment. In this order every document's
+    live passages between the two commits are a subset of one version of it (its old record's)."""
     out: dict[str, dict[str, Any]] = {}
-    if add:
-        mw.add(list(add), update=True)
-        out["add"] = mw.last_report.to_dict()
     if delete:
         before = mw.writer.manifest["generation"]
         gone = mw.delete(list(delete), missing_ok=True)
         m = mw.writer.manifest
         out["delete"] = {"operation": "delete", "generation": m["generation"], "passages": {"removed": len(gone)},
                          "written": m["generation"] != before}
+    if add:
+        mw.add(list(add), update=True)
+        out["add"] = mw.last_report.to_dict()
     return out
 
 
@@ -365,7 +367,7 @@ def delete_documents(out: str | Path, keys: Sequence[str], config: Config | None
             registry, pending = load_registry(root), load_pending(root)
             recover(registry, pending, held)
             known = {d: {"source": (registry.documents.get(d) or next(iter(held.docs.get(d, {}).values()), {})).get("source", "")}
-                     for d in set(held.docs) | {d for d, r in registry.documents.items() if consistent(r, d, held)}}
+                     for d in set(held.docs) | {d for d, r in registry.documents.items() if consistent(r, d, held, complete=False)}}
             ids: list[str] = []
             unknown: list[str] = []
             for key in keys:
@@ -381,7 +383,7 @@ def delete_documents(out: str | Path, keys: Sequence[str], config: Config | None
             kept = [d for d in known if d not in gone]
             writes = reconcile(_kept(sorted(kept), registry, held, mw), held, set(known))
             write_pending(root, dict.fromkeys(sorted(gone)))
-            outcome = _write(mw, writes.add, writes.delete, f"delete documents {', '.join(sorted(gone))}")
+            outcome = _write(mw, writes.add, writes.delete)
             for d in gone:
                 rec = registry.documents.pop(d, None)
                 if rec is not None:
