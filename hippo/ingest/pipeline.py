@@ -279,7 +279,7 @@ def _rerun(path: str | Path, root: Path, config: Config, chunker: Chunker, sync:
     timings["registry"] = time.perf_counter() - t
     counts = dict(mw.writer.manifest["counts"])
     foreign = {d for d in held.docs if d not in managed}
-    counts["documents"] = (len({w.doc_id for w in wanted} | foreign)
+    counts["documents"] = (len({w.doc_id for w in wanted if w.passages or w.holds} | foreign)
                            + sum(1 for d in held.owner.values() if d is None))
     added = outcome.get("add", {}).get("passages", {})
     chunks = {"chunked": sum(len(w.passages) for w in wanted[: len(todo)]), "added": int(added.get("added", 0)),
