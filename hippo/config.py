@@ -172,9 +172,10 @@ class ExtractConfig:
 
     extractor: str = setting(
         "spacy",
-        "``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file) or ``llm`` (HippoRAG 2's "
-        "two-step LLM OpenIE through the ``llm.*`` endpoint).",
-        choices=("spacy", "precomputed", "llm"),
+        "``spacy`` (offline, default), ``precomputed`` (a HippoRAG OpenIE file), ``llm`` (HippoRAG 2's "
+        "two-step LLM OpenIE through the ``llm.*`` endpoint) or ``conversation`` (spaCy with speaker, session "
+        "and first-person structure for conversation turns; set by ``hippo index --format conversation``).",
+        choices=("spacy", "precomputed", "llm", "conversation"),
     )
     openie: str = setting("", "Path of the HippoRAG OpenIE results file for the ``precomputed`` extractor.")
     missing: str = setting(
@@ -311,6 +312,23 @@ class RetrievalConfig:
     dense_fusion: float = setting(
         1.5, "Passages score ``PPR mass * exp(dense_fusion * cosine)``; 0 ranks by PPR mass alone (HippoRAG 2).",
         ge=0.0, note="0 = off",
+    )
+    time_boost: float = setting(
+        1.0,
+        "Passages with metadata ``time`` inside the dates the question names (\"in June 2023\", \"last "
+        "May\"; :mod:`hippo.conversation.time`) have their score multiplied by this; 1 = off. A conversation "
+        "index records the value chosen on LoCoMo.",
+        gt=0.0, note="1 = off",
+    )
+    speaker_boost: float = setting(
+        1.0,
+        "When the question names exactly one speaker of the passages' metadata ``speaker``, that speaker's "
+        "passages have their score multiplied by this; 1 = off.",
+        gt=0.0, note="1 = off",
+    )
+    prior_candidates: int = setting(
+        200, "With a time or speaker prior on: passages ranked before the prior re-weights them and keeps the top k.",
+        ge=1,
     )
 
 

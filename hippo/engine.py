@@ -12,19 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from hippo.config import Config, from_dict, with_query_overrides
+from hippo.conversation.prior import prior_on, turn_priors
 from hippo.embed import make_embedder
 from hippo.embed.st import check_embedder
 from hippo.errors import HippoError
 from hippo.hgmem import HypergraphMemory
 from hippo.hgmem.runner import MemoryMixin
-from hippo.live.ranking import Commit, RankerCache, describe, explained, result
+from hippo.live.ranking import Commit, RankerCache, describe, explained, result, warm
 from hippo.live.snapshot import Snapshot
 from hippo.live.memory import WritableMixin
 from hippo.llm.components import FILTER_STAGE, QA_STAGE, LLMMixin
 from hippo.protocols import Embedder, Extractor, FloatArray, LLMClient
 from hippo.queries import QueryEncoder
-from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker, ppr_plan
-from hippo.retrieval.retrievers import DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, get_retriever, retriever_names
+from hippo.retrieval.hipporag import GraphRanking, HippoRAG2Ranker
+from hippo.retrieval.prior import rank_with_prior
+from hippo.retrieval.retrievers import (
+    DEFAULT_RETRIEVER, MemoryOptions, QueryBatch, Retriever, get_retriever, retriever_names,
+)
 from hippo.types import QueryResult
 
 __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engine", "QueryBatch", "describe", "open_index"]
@@ -32,11 +36,6 @@ __all__ = ["DEFAULT_RETRIEVER", "FILTER_STAGE", "QA_STAGE", "RETRIEVERS", "Engin
 RETRIEVERS = retriever_names()
 """``hippo`` (HippoRAG 2 plus query-entity seeds and dense fusion; the default), ``hipporag2``
 (the reference), ``dense`` (cosine only), ``hgmem`` (multi-step with a hypergraph memory)."""
-PUSH_FILES = ("adj_indptr.npy", "adj_indices.npy", "adj_colnorm.npy", "node_degree.npy")
-"""The arrays forward push reads at random (:meth:`Engine.warm` reads them in order first)."""
-WARM_QUERY = "Where was the founder of the Halvorsen Mill Company born?"
-"""What :meth:`Engine.warm` ranks: it names an organisation unlikely to be an entity, so the
-mention is embedded and matched to its nearest entity too."""
 
 
 class Engine(MemoryMixin, LLMMixin, WritableMixin):
@@ -125,21 +124,7 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
     def warm(self, retriever: str = DEFAULT_RETRIEVER) -> dict[str, float]:
         """Pay now what the first query would (push arrays read in order, spaCy, the embedder,
         the compiled kernels, vector copies); seconds per part. No LLM call, no result changes."""
-        r = get_retriever(retriever)
-        out: dict[str, float] = {}
-        t0 = time.perf_counter()
-        if r.name != "dense" and ppr_plan(self.config.retrieval, self.solver.n)[0] == "push":
-            self.snapshot.base.files.prefetch(PUSH_FILES)
-            out["prefetch"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        batch = self.prepare([WARM_QUERY], retriever)
-        t2 = time.perf_counter()
-        self.rank_prepared(batch, 10, "hippo" if r.multi_step else retriever)
-        out.update(prepare=t2 - t1, rank=time.perf_counter() - t2)
-        if r.multi_step:
-            self._memory_view()
-            out["memory"] = time.perf_counter() - t2 - out["rank"]
-        return out
+        return warm(self, retriever)
 
     # ------------------------------------------------------------ queries
     def encode_queries(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
@@ -196,17 +181,29 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
             timings["filter"] = 1000 * (time.perf_counter() - t1) / len(queries)
             t1 = time.perf_counter()
         reasoner = self.memory_reasoner if reasoner is None else reasoner
-        rankings = r.rank(self.context(c), batch, k, self.config.retrieval, linked, MemoryOptions(memories, steps, reasoner))
+        rankings, priors = self._rank(c, r, batch, k, linked, MemoryOptions(memories, steps, reasoner))
         timings["rank"] = 1000 * (time.perf_counter() - t1) / len(queries)
-        out = [result(c.snapshot, q, r.name, g, dict(timings)) for q, g in zip(queries, rankings)]
+        out = [result(c.snapshot, q, r.name, g, dict(timings), p) for q, g, p in zip(queries, rankings, priors)]
         return [explained(c.snapshot, res, g, reasoner, f) for res, g, f in zip(out, rankings, filtered)]
 
     def rank_prepared(self, batch: QueryBatch, k: int, retriever: str = DEFAULT_RETRIEVER,
                       linked: Sequence[tuple[Any, Any]] | None = None) -> list[GraphRanking]:
         """Rank a :class:`QueryBatch` from :meth:`prepare`; ``linked`` replaces each query's linked facts."""
-        return get_retriever(retriever).rank(self.context(self._commit), batch, k, self.config.retrieval, linked,
-                                             MemoryOptions(reasoner=self.memory_reasoner))
+        return self._rank(self._commit, get_retriever(retriever), batch, k, linked,
+                          MemoryOptions(reasoner=self.memory_reasoner))[0]
 
+    def _rank(self, c: Commit, r: Retriever, batch: QueryBatch, k: int, linked: Sequence[tuple[Any, Any]] | None,
+              options: MemoryOptions) -> tuple[list[GraphRanking], list[str]]:
+        """Rank with ``r``, and each query's explained conversation prior when one is on
+        (``retrieval.time_boost``/``speaker_boost``; :mod:`hippo.retrieval.prior`; not multi-step)."""
+        cfg = self.config.retrieval
+        def rank(n: int) -> list[GraphRanking]:
+            return r.rank(self.context(c), batch, n, cfg, linked, options)
+        if r.multi_step or not prior_on(cfg.time_boost, cfg.speaker_boost):
+            return rank(k), [""] * len(batch)
+        priors = turn_priors(batch.queries, c.column("speaker"), c.column("time"), cfg.time_boost, cfg.speaker_boost)
+        out = rank_with_prior(rank, [p.weights for p in priors], k, c.snapshot.n_passages, cfg.prior_candidates, cfg.dense_fusion)
+        return out, [p.explain() for p in priors]
 
 def open_index(path: str | Path, overrides: dict[str, Any] | None = None, embedder: Embedder | None = None,
                llm: LLMClient | None = None, *, writable: bool = False, create: bool = False,

@@ -1,4 +1,6 @@
-"""Helpers for tests and plugin authors: a tiny corpus, scripted fakes, ``make_engine``."""
+"""Helpers for tests and plugin authors: a tiny corpus, scripted fakes, ``make_engine``, and
+``build_sample_index`` (the bundled sample with the hashing embedder). The hashing embedder
+itself is :class:`hippo.embed.HashingEmbedder`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from hippo.config import Config, load_config
 from hippo.corpus import make_passage
 from hippo.embed.hashing import HashingEmbedder
 from hippo.engine import Engine, open_index
+from hippo.errors import HippoError
 from hippo.indexer import build_index
 from hippo.types import Extraction, Passage, Triple
 
@@ -64,7 +67,22 @@ def fake_config(**overrides: Any) -> Config:
     return load_config(overrides=items, env={})
 
 
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "graphs" / "sample"
+"""The bundled MuSiQue sample (``graphs/sample`` of a source checkout): 119 passages, six
+questions and the OpenIE gpt-3.5-turbo recorded for them."""
 
+
+def build_sample_index(out: str | Path, embed_model: str = "hashing:256", sample_dir: str | Path | None = None) -> Path:
+    """Index the bundled sample into ``out`` from its recorded OpenIE (no spaCy, no LLM).
+
+    With the default hashing embedder it takes about a second and loads no model (the
+    documentation examples run on it); ``embed_model="all-MiniLM-L6-v2"`` gives real retrieval.
+    """
+    src = Path(sample_dir) if sample_dir is not None else SAMPLE_DIR
+    if not (src / "corpus.json").exists():
+        raise HippoError(f"no sample corpus at {src}; pass sample_dir= the graphs/sample folder of a hippo checkout")
+    build_index(src / "corpus.json", out, fake_config(**{"embed.model": embed_model}), openie=src / "openie_gpt-3.5-turbo-1106.json")
+    return Path(out)
 
 
 def make_engine(

@@ -135,6 +135,10 @@ class QueryResult:
     filter: str = ""
     memory: dict[str, Any] | None = None
     """``hgmem`` only: the memory points and, per step, its mode, seeds, passages and operations."""
+    prior: str = ""
+    """What the time and speaker prior of a conversation index did for this question (e.g.
+    ``time "in June 2023" -> in 2023-06-01..2023-07-01; 41 turns weighted``); empty when off or
+    when the question names no date and no speaker."""
 
     @property
     def passage_ids(self) -> list[str]:

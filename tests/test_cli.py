@@ -1,7 +1,5 @@
 """End-to-end CLI tests on the bundled MuSiQue slice with the real embedder."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -17,17 +15,6 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture(scope="module")
-def sample_build(tmp_path_factory, sample_dir):
-    out = tmp_path_factory.mktemp("cli") / "sample"
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["index", str(sample_dir / "corpus.json"), "--out", str(out),
-                     "--openie", str(sample_dir / "openie_gpt-3.5-turbo-1106.json"), "--json"])
-    assert code == 0
-    return out, json.loads(buf.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,7 @@ def musique_export(target, musique_index):
 # --------------------------------------------------------------------------- MuSiQue
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_counts_by_label_and_type_equal_the_index(target, musique_index, musique_export):
     want = expected(musique_index)
     assert musique_export.counts == expected_counts(musique_index)
@@ -133,6 +134,7 @@ def test_counts_by_label_and_type_equal_the_index(target, musique_index, musique
     assert musique_export.counters["relationships_created"] == sum(want["relationships"].values())
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_sampled_ids_and_weights_equal_the_index(target, musique_index, musique_export):
     files = musique_index
     rng = random.Random(7)
@@ -170,6 +172,7 @@ def test_sampled_ids_and_weights_equal_the_index(target, musique_index, musique_
         assert {(r["id"], r["s"], r["r"], r["o"]) for r in got_f} == {(facts[k]["id"], facts[k]["s"], facts[k]["r"], facts[k]["o"]) for k in fact_picks}
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_second_export_is_a_noop(target, musique_index, musique_export):
     again = export_to_neo4j(musique_index, target)
     assert not again.changed and all(v == 0 for v in again.counters.values())
@@ -185,6 +188,7 @@ def test_second_export_is_a_noop(target, musique_index, musique_export):
             assert (s.counters.relationships_created, s.counters.properties_set) == (0, 0)
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_drift_in_the_database_is_repaired(target, musique_index, musique_export):
     """Missing and stray rows are found by id; an edited row is found by its digest ``h``,
     which the sync trusts (an edit that keeps ``h`` goes unnoticed, as documented)."""
@@ -198,6 +202,7 @@ def test_drift_in_the_database_is_repaired(target, musique_index, musique_export
     assert graph_counts(target) == expected(musique_index)
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_query_activation_and_guide_queries(target, musique_index, musique_export, monkeypatch, capsys):
     """`hippo query --to-neo4j` stores seeds and passages with the result's scores, and every
     query of the guide runs and returns rows."""
@@ -230,6 +235,7 @@ def test_query_activation_and_guide_queries(target, musique_index, musique_expor
     assert counts(target)["relationships"]["RETRIEVED"] == 3 and counts(target)["nodes"]["Query"] == 1
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_browser_shows_a_styled_multi_hop_path(target, local_server, musique_export, tmp_path):
     from hippo.neo4j.browser import browser_available, screenshot
 
@@ -245,6 +251,7 @@ def test_browser_shows_a_styled_multi_hop_path(target, local_server, musique_exp
     assert len(styled) == 3 and styled <= set(shown["node_fills"])
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_csv_imports_into_a_fresh_database_with_the_same_counts(target, local_server, musique_index, tmp_path):
     if local_server is None:
         _missing("HIPPO_NEO4J_HOME names no running local server (its jars run neo4j-admin)")
@@ -279,6 +286,7 @@ def tiny(tmp_path):
     return FlatIndex.open(tmp_path / "tiny")
 
 
+@pytest.mark.slow  # builds MuSiQue-100 with the real embedder
 def test_another_index_needs_replace(target, tiny, musique_index, musique_export):
     with pytest.raises(Neo4jError, match="pass --replace"):
         export_to_neo4j(tiny, target)

@@ -13,6 +13,7 @@ from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.errors import ConfigError
 from hippo.evaluation import evaluate, load_questions, qa_metrics
 from hippo.hgmem import REASONERS
+from hippo.retrieval.retrievers import get_retriever
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         engine.memory_reasoner = args.reasoner
     report = evaluate(engine, questions, args.retriever)
     per_question = report.pop("per_question")
-    if engine.config.llm.filter and args.retriever != "dense":
+    if engine.config.llm.filter and get_retriever(args.retriever).filters_facts:
         report["filter"] = {"model": engine.config.llm.model,
                             "fell_back_to_dense": sum(p["mode"] == "dense" for p in per_question)}
     if args.qa:

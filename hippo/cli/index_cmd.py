@@ -11,9 +11,11 @@ from typing import Any
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
 from hippo.cli.llm_args import add_llm_args, needs_llm_endpoint, run_llm_index, with_llm_args
 from hippo.cli.ray_args import add_ray_args, ray_runner
-from hippo.config import load_config
+from hippo.config import Config, load_config
+from hippo.conversation import CONVERSATION_SETTINGS, read_turns, turn_passages
 from hippo.errors import ConfigError
 from hippo.indexer import BuildReport, build_index, saved_config
+from hippo.types import Passage
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", required=True, metavar="DIR", help="index directory to write or add to")
     p.add_argument("--openie", metavar="FILE", help="HippoRAG OpenIE results file (implies --extractor precomputed)")
     p.add_argument("--extractor", choices=["spacy", "precomputed", "llm"], help="OpenIE extractor (default: spacy; llm: HippoRAG 2's LLM OpenIE)")
+    p.add_argument("--format", choices=["passages", "conversation"],
+                   help="passages (default) or conversation: CORPUS holds conversation turns (.jsonl of {id, speaker, "
+                   "session, time, text}, LoCoMo JSON, or OpenAI chat messages); each turn is a passage with its "
+                   "speaker, session and time, extracted with the conversation extractor (docs/conversations.md). "
+                   "Default: the format the index in --out was built with")
     p.add_argument("--update", action="store_true", help="replace passages whose id is in the index with other text")
     p.add_argument("--rebuild", action="store_true",
                    help="ignore the index in --out: build CORPUS from scratch (any settings), replacing it")
@@ -53,12 +60,24 @@ def is_passage_corpus(path: str, documents: bool = False) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     # An existing index's saved config is the base: its index-time settings carry over.
-    config = load_config(args.config, args.overrides, base=None if args.rebuild else saved_config(args.out))
+    saved = None if args.rebuild else saved_config(args.out)
+    conversation = args.format == "conversation" or (
+        args.format is None and saved is not None and saved.extract.extractor == "conversation")
+    base = saved
+    if base is None and conversation:  # a new conversation index records the settings chosen for conversations
+        base = Config().replace({"extract.extractor": "conversation", **CONVERSATION_SETTINGS})
+    config = load_config(args.config, args.overrides, base=base)
     if args.extractor:
         config = config.replace({"extract.extractor": args.extractor}).validate()
+    if conversation:
+        if args.openie or args.extractor:
+            raise ConfigError("--format conversation extracts with the conversation extractor: drop --openie/--extractor")
+        if args.documents or args.sync:
+            raise ConfigError("--format conversation reads conversation turns, not documents: drop --documents/--sync")
+        config = config.replace({"extract.extractor": "conversation"}).validate()
     set_threads(config.runtime.threads)
     config = with_llm_args(config, args)
-    if not is_passage_corpus(args.corpus, args.documents):
+    if not conversation and not is_passage_corpus(args.corpus, args.documents):
         from hippo.cli.index_docs import run_documents
 
         return run_documents(args, config)
@@ -73,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(main_thread_stdout())  # Ray's notices go to stderr: --json stays parseable
         if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
             return run_llm_index(args, config, runner)
-        report = build_index(args.corpus, args.out, config, openie=args.openie, progress=progress_bar(),
+        corpus: str | list[Passage] = args.corpus
+        if conversation:
+            corpus = turn_passages(read_turns(args.corpus))
+        report = build_index(corpus, args.out, config, openie=args.openie, progress=progress_bar(),
                              update=args.update, rebuild=args.rebuild, runner=runner)
     if args.json:
         print_json({**report.to_dict(), **({"ray": runner.summary()} if runner is not None else {})})

@@ -10,6 +10,7 @@ from hippo.cli.common import add_config_args, overrides_dict, print_json, set_th
 from hippo.cli.llm_args import add_llm_args, llm_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.hgmem import REASONERS
+from hippo.retrieval.retrievers import get_retriever
 from hippo.types import Hit
 
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(engine.config.runtime.threads)
     multi = args.memory == "hgmem" or args.steps is not None or args.reasoner is not None
     retriever = "hgmem" if multi else args.retriever
-    hgmem = retriever == "hgmem"
+    hgmem = get_retriever(retriever).multi_step
     result = engine.retrieve(
         args.question, k=args.k, retriever=retriever, steps=args.steps if hgmem else None,
         reasoner=args.reasoner if hgmem else None,
@@ -71,15 +72,20 @@ def run(args: argparse.Namespace) -> int:
         print_json(dataclasses.asdict(result))
         return 0
     how = {"ppr": "graph (Personalized PageRank)", "hgmem": "multi-step graph retrieval with a hypergraph memory"}.get(result.mode, "dense similarity")
-    if result.mode == "ppr" and args.retriever == "hippo" and engine.config.retrieval.dense_fusion:
+    if result.mode == "ppr" and engine.config.retrieval.dense_fusion and get_retriever(retriever).names_entities:
         how += " fused with dense similarity"
     print(f"{len(result.hits)} passages by {how}:")
     for h in result.hits:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
         snippet = snippet[:160] + ("…" if len(snippet) > 160 else "")
-        print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id})\n     {snippet}")
+        said = ""
+        if h.metadata.get("speaker"):  # a conversation turn: who said it, in which session, when
+            said = f"  {h.metadata['speaker']}, session {h.metadata.get('session', '?')}, {h.metadata.get('time') or 'no time'}"
+        print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id}){said}\n     {snippet}")
         if h.source:
             print(f"     {citation(h)}")
+    if result.prior:
+        print(f"conversation prior: {result.prior}")
     if result.filter:
         print(f"recognition filter ({engine.config.llm.model}): {result.filter}")
     if result.facts:

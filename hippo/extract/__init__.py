@@ -39,4 +39,9 @@ def make_extractor(config: ExtractConfig, llm: LLMConfig | None = None) -> Extra
         return PrecomputedExtractor(config.openie, fallback=fallback)
     if config.extractor == "spacy":
         return _spacy(config)
-    raise ConfigError(f"unknown extractor {config.extractor!r}; valid: spacy, precomputed, llm")
+    if config.extractor == "conversation":
+        from hippo.conversation.extractor import ConversationExtractor
+        from hippo.extract.spacy_ie import SpacyExtractor
+
+        return ConversationExtractor(SpacyExtractor(model=config.spacy_model, batch_size=config.spacy_batch_size))
+    raise ConfigError(f"unknown extractor {config.extractor!r}; valid: spacy, precomputed, llm, conversation")

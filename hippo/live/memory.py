@@ -80,6 +80,21 @@ def to_passages(items: Sequence[Mapping[str, Any] | Passage]) -> list[Passage]:
     return out
 
 
+def turn_items(items: Sequence[Mapping[str, Any] | Passage]) -> list[Mapping[str, Any] | Passage]:
+    """In a conversation index, dict items are turns (``{id?, speaker, session?, time?, text}`` or
+    OpenAI messages ``{role, content}``): they become the passages ``hippo index --format
+    conversation`` makes of them (ids, titles, speaker/session/time metadata)."""
+    from hippo.conversation import turn_passages, turns_from_records
+
+    if isinstance(items, (str, bytes)) or isinstance(items, Mapping):
+        return list(to_passages(items))  # the usual error
+    records = [item for item in items if isinstance(item, Mapping)]
+    if not records:
+        return list(items)
+    turns = iter(turn_passages(turns_from_records(records, where="add")))
+    return [next(turns) if isinstance(item, Mapping) else item for item in items]
+
+
 class MemoryWriter:
     """The writer of a writable engine (see the module docstring)."""
 
@@ -187,6 +202,8 @@ class MemoryWriter:
 
     def add(self, items: Sequence[Mapping[str, Any] | Passage], update: bool = False) -> list[str]:
         """See :meth:`hippo.engine.Engine.add`."""
+        if self.writer.config.extract.extractor == "conversation":
+            items = turn_items(items)
         passages = to_passages(items)
         with self.mutex:
             self.last_report = self.writer.add(passages, update=update, source=f"add: {len(passages)} items")

@@ -40,6 +40,7 @@ class SegmentView:
         self.dim = int(meta.get("dim", 0))
         self._arrays: dict[str, Any] = {}
         self._tables: dict[str, Sequence[str]] = {}
+        self._columns: dict[str, list[str]] = {}
 
     @property
     def is_base(self) -> bool:
@@ -77,6 +78,16 @@ class SegmentView:
         """One JSON string per passage ("" = none), or None when no passage has metadata."""
         return self.strings("passage_meta") if self.files.has("passage_meta.off.npy") else None
 
+    def meta_column(self, key: str) -> list[str]:
+        """The metadata value ``key`` of every passage this segment added, as a string ("" where
+        absent); parsed once per segment and key."""
+        got = self._columns.get(key)
+        if got is None:
+            table = self.passage_meta
+            got = [""] * self.rows[0] if table is None else [_meta_value(text, key) for text in table]
+            self._columns[key] = got
+        return got
+
     def vectors(self, which: str) -> Any:
         """``passage``, ``entity`` or ``fact`` vectors (rows, d)."""
         return self.array(f"{which}_vectors")
@@ -94,6 +105,11 @@ class SegmentView:
     def extractions(self) -> list[dict[str, Any]]:
         """Raw extraction records of the passages added (empty for prepared data)."""
         return self.files.jsonl("extractions.jsonl")
+
+
+def _meta_value(text: str, key: str) -> str:
+    value = json.loads(text).get(key) if text else None
+    return "" if value is None else str(value)
 
 
 def meta_strings(metadata: Sequence[Any]) -> list[str]:

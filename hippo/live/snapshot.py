@@ -173,6 +173,10 @@ class Snapshot:
             start += v.rows[0]
         raise IndexError(f"passage row {row} out of range")
 
+    def meta_column(self, key: str) -> list[str]:
+        """The metadata value ``key`` of every passage row, as a string ("" where absent)."""
+        return [value for v in self.views for value in v.meta_column(key)]
+
     @cached_property
     def names(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row (live or not)."""
