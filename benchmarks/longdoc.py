@@ -169,7 +169,8 @@ def run_config(name: str, corpus: dict[str, Any], size: int, breadcrumb: str, se
     chunk_tokens = [tok.count(p.content) for p in passages]
     record = {
         "format": 2, "corpus": name.split("__")[0], "chunk_tokens": size, "breadcrumb": breadcrumb, "sections": sections,
-        "documents": len(docs.documents), "chunks": len(passages), "distinct_passages": build["counts"]["passages"],
+        "documents": len(docs.documents), "chunks": len(passages),
+        "text_mb": round(sum(len(d.text.encode()) for d in docs.documents) / 1e6, 3), "distinct_passages": build["counts"]["passages"],
         "mean_chunk_tokens": round(sum(chunk_tokens) / len(chunk_tokens), 1), "max_chunk_tokens": max(chunk_tokens),
         "build": build, "recall": recall,
     }
@@ -251,9 +252,11 @@ def render(meta: dict[str, Any], runs: list[dict[str, Any]], default: int) -> st
             stages = {"read (hash, load, parse)": t["read"], "chunk": t["chunk"],
                       **{f"index: {k}": v for k, v in st.items() if k != "total"}, "texts and registry": t["registry"]}
             la = r["build"]["load_average_1m"]
-            lines += [f"`hippo index` of {r['documents']} documents, {r['chunks']} chunks in {total:.1f} s (1-minute load average "
-                      f"{la[0]} before, {la[1]} after): {r['documents'] / total:.3f} documents/s, {r['chunks'] / total:.1f} chunks/s; "
-                      f"reading and chunking alone: {r['chunks'] / (t['read'] + t['chunk']):.0f} chunks/s.", "",
+            mb = f", {r['text_mb']} MB of text: {60 * r['text_mb'] / total:.2f} MB/minute" if "text_mb" in r else ""
+            lines += [f"`hippo index` of {r['documents']} documents, {r['chunks']} chunks{mb}, in {total:.1f} s (1-minute load "
+                      f"average {la[0]} before, {la[1]} after, on 2 cores): {r['documents'] / total:.3f} documents/s, "
+                      f"{r['chunks'] / total:.1f} chunks/s; reading and chunking alone: "
+                      f"{r['chunks'] / (t['read'] + t['chunk']):.0f} chunks/s.", "",
                       "| stage | seconds | share |", "|---|---|---|"]
             lines += [f"| {k} | {v:.2f} | {100 * v / total:.1f}% |" for k, v in stages.items()]
     return "\n".join(lines) + "\n"
