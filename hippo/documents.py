@@ -81,7 +81,9 @@ def consistent(record: Mapping[str, Any], doc_id: str, held: Held, complete: boo
     it lists, with the recorded span, and the chunks it shares are recorded as shared.
     ``complete``: and every chunk it lists is live (else: at least one)."""
     owned = held.docs.get(doc_id, {})
-    chunks = {str(c[0]): (int(c[1]), int(c[2])) for c in record.get("chunks", ())}
+    chunks: dict[str, tuple[int, int]] = {}
+    for c in record.get("chunks", ()):  # a chunk repeated in its document: its passage cites the first
+        chunks.setdefault(str(c[0]), (int(c[1]), int(c[2])))
     if not chunks or not set(owned) <= set(chunks):
         return False
     live = 0
@@ -183,9 +185,9 @@ def document(index_dir: str | Path, document_id: str) -> dict[str, Any]:
         )
     owned = held.docs.get(found, {})
     chunks = []
-    for pid, start, end in rec["chunks"]:
-        meta = owned.get(pid) or rec.get("shared", {}).get(pid, {})
-        chunks.append({"id": pid, **{k: meta[k] for k in PASSAGE_KEYS if k in meta}, "span": [start, end]})
+    for i, (pid, start, end) in enumerate(rec["chunks"]):
+        meta = owned.get(pid) or rec.get("shared", {}).get(pid, {})  # a repeated chunk: the first's page and headings
+        chunks.append({"id": pid, **{k: meta[k] for k in PASSAGE_KEYS if k in meta}, "span": [start, end], "chunk": i})
     try:
         text = read_text(index_dir, rec["text"])
     except FileNotFoundError:  # replaced by a write that committed meanwhile: read the new state

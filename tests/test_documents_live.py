@@ -130,6 +130,37 @@ def test_shared_chunk_moves_to_the_other_document_when_its_holder_goes(tmp_path,
     assert json.loads(stdout)["hits"][0]["source"] == str(folder / "b" / "moths.md")
 
 
+def test_a_chunk_repeated_in_its_document_keeps_it_whole_across_reruns(tmp_path, capsys):
+    # the same text under the same heading path twice in one file is one passage (citing the first);
+    # found on Debian Reference chapters: re-runs saw such documents as changed, and their text as lost
+    folder, out = tmp_path / "docs", tmp_path / "idx"
+    twice = "# Notes\n\n## Example\n\nRun the command twice.\n\n## Other\n\nSomething else entirely.\n\n## Example\n\nRun the command twice.\n"
+    write(folder, {"twice.md": twice, "owls.txt": DOCS["owls.txt"]})
+    code, stdout, _ = run(capsys, "index", folder, "--out", out, "--json", *FAST)
+    assert code == 0 and json.loads(stdout)["counts"]["passages"] == 3
+    code, stdout, _ = run(capsys, "show-doc", out, "twice.md", "--json")
+    doc = json.loads(stdout)
+    assert code == 0 and [c["chunk"] for c in doc["chunks"]] == [0, 1, 2]
+    first, _, third = doc["chunks"]
+    assert first["id"] == third["id"] and first["span"] != third["span"]
+    for c in doc["chunks"]:
+        s, e = c["span"]
+        assert text_of(out, "twice.md")[s:e] in ("Run the command twice.", "Something else entirely.")
+
+    code, stdout, _ = run(capsys, "index", folder, "--out", out, "--json", *FAST)
+    r = json.loads(stdout)
+    assert code == 0 and r["documents"]["unchanged"] == 2 and r["documents"]["lists"]["changed"] == [] and r["writes"] == {}
+
+    (folder / "owls.txt").write_text(DOCS["owls.txt"] + " Owls cough up pellets.")
+    code, stdout, _ = run(capsys, "index", folder, "--out", out, "--json", *FAST)
+    r = json.loads(stdout)
+    assert code == 0 and r["documents"]["lists"]["changed"] == ["owls.txt"] and r["documents"]["unchanged"] == 1
+    assert text_of(out, "twice.md") == twice
+    code, stdout, _ = run(capsys, "delete", out, "--doc", "twice.md", "--json")
+    assert code == 0 and json.loads(stdout)["chunks_deleted"] == 2
+    assert {d["id"] for d in list_documents(out)} == {"owls.txt"}
+
+
 def test_chunk_deleted_by_id_comes_back_and_other_writers_passages_stay(tmp_path, capsys):
     folder, out = tmp_path / "docs", tmp_path / "idx"
     write(folder, {"ants.md": DOCS["ants.md"], "owls.txt": DOCS["owls.txt"]})
