@@ -1,32 +1,37 @@
 """Conversations: evidence recall on LoCoMo (8 conversations) for hippo, hipporag2 and dense.
 
-    python benchmarks/locomo.py --ablation      # index-time and query-time options, tuning split, one-shot builds
-    python benchmarks/locomo.py --diagnose      # why hippo loses: the issue's hypotheses, measured
-    python benchmarks/locomo.py --all           # ablation, sweep, diagnosis, final run (what results/ holds)
-    python benchmarks/locomo.py                 # the chosen pipeline, streamed per session, all 8 conversations
+    python benchmarks/locomo.py --ablation --sweep   # index-time structures, then query-time settings (tuning split)
+    python benchmarks/locomo.py --final              # the conversation defaults, streamed per session, all 8
+    python benchmarks/locomo.py --diagnose           # why hippo lost in issue 23's setup (cheap parts)
+    python benchmarks/locomo.py --render             # rewrite locomo.md from locomo.json
 
 Each conversation is its own index (its questions are about it alone); a turn is a passage
 (:func:`hippo.conversation.turn_passages`). Evidence recall@k of a question = the share of its
 evidence turns in the top k; categories 1-4 (5, adversarial, has no evidence to find).
 Tuning split: conversations 41, 42, 43, 44, 47, 48; held out (never looked at while
-choosing): 49, 50. The final run streams turns in order, one ``build_index`` per session
-(the write path before the living index; each adds to the existing index) and reports the
-time of each add. Before the index stores passage metadata, the query-time time prior is
-applied here from the metadata kept by passage id (the hook the lead is asked for:
-``docs/conversations.md``). Results: ``benchmarks/results/locomo.{json,md}`` (each mode keeps
-the others' results).
+choosing): 49, 50.
+
+The ablation and the sweep use one-shot builds (``build_index``) cached by variant, with a
+vector cache by text and spaCy docs memoised by text (same results, less time). Query-time
+settings, the time and speaker prior included, go through the engine as ``retrieval.*``
+overrides. The final run is what a user of ``hippo.open_index(path, writable=True)`` gets:
+a new conversation index (:func:`hippo.conversation.conversation_config`: the conversation
+extractor with its default options and :data:`~hippo.conversation.CONVERSATION_SETTINGS`),
+one ``mem.add(turn records)`` per session in conversation order, no caches, each add timed.
+Results: ``benchmarks/results/locomo.{json,md}`` (each mode keeps the others' results).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +41,10 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "locomo8" / "conversations.json"
 CACHE = HERE / ".cache" / "locomo"
 RESULTS = HERE / "results"
-TUNING = ("41", "42", "43", "44", "47", "48")
-HELD_OUT = ("49", "50")
+TUNING: tuple[str, ...] = ("41", "42", "43", "44", "47", "48")
+HELD_OUT: tuple[str, ...] = ("49", "50")
 SMOKE = int(os.environ.get("LOCOMO_SMOKE", "0"))
-if SMOKE:
+if SMOKE:  # a code-path check on a few turns, not a measurement
     CACHE = Path("/tmp/locomo-smoke")
     RESULTS = CACHE / "results"
     TUNING, HELD_OUT = ("41",), ("49",)
@@ -49,8 +54,11 @@ ISSUE_DEV = ("41", "42", "43")
 """The conversations of issue 23's first measurement (a part of the tuning split)."""
 
 # Index-time variants: passage title and text, extractor ("spacy" = the plain spaCy extractor
-# of issue 23's first measurement; otherwise ConversationExtractor options). The ablation adds
-# the structures one at a time, greedily, and keeps one only if it helps (see ``ablation``).
+# of issue 23's first measurement; otherwise ConversationExtractor options, every option not
+# named is off). The ablation adds the structures one at a time, greedily, and keeps one only
+# if it helps (see ``ablation``).
+OFF: dict[str, Any] = {"coref": False, "mentions": False, "captions": False, "speakers": "keep",
+                       "session_nodes": False, "previous": False}
 ISSUE = {"title": "speaker-session-date", "context": False, "extractor": "spacy"}
 STEPS: list[tuple[str, dict[str, Any]]] = [
     ("title 'speaker, date' (issue: 'speaker, session n, date')", {"title": "speaker-date"}),
@@ -63,10 +71,12 @@ STEPS: list[tuple[str, dict[str, Any]]] = [
     ("neighbouring turn: predecessor in the embedded text", {"context": True}),
 ]
 KEEP_GAIN = 0.003
-"""A structure is kept when it raises hippo's mean of R@5 and R@10 on the tuning split by this much."""
+"""A structure or setting is kept when it raises hippo's :func:`score` on the tuning split by this much."""
 VARIANTS: dict[str, dict[str, Any]] = {"issue": ISSUE}
-TIME_BOOST = 2.0
-"""Query-time time prior in the ablation rows: weight of turns dated in the window a question names."""
+TIME = {"retrieval.time_boost": 2.0}
+SPEAKER = {"retrieval.speaker_boost": 1.5}
+"""The priors of the ablation's ``+time``/``+speaker`` rows (strengths are swept later)."""
+PRIOR_KEYS = ("retrieval.time_boost", "retrieval.speaker_boost", "retrieval.prior_candidates")
 
 
 def variant_name(v: dict[str, Any]) -> str:
@@ -75,7 +85,7 @@ def variant_name(v: dict[str, Any]) -> str:
         return "issue"
     x = v["extractor"]
     ext = "spacy" if x == "spacy" else "conv-" + "-".join(
-        f"{k}={int(val) if isinstance(val, bool) else val}" for k, val in sorted(x.items()))
+        f"{k}={int(val) if isinstance(val, bool) else val}" for k, val in sorted(x.items()) if OFF.get(k) != val)
     name = f"{v['title']}{'+ctx' if v['context'] else ''}_{ext}"
     VARIANTS[name] = v
     return name
@@ -86,10 +96,30 @@ def with_change(v: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     for key, value in change.items():
         if key == "extractor":
             base = {} if v["extractor"] == "spacy" else dict(v["extractor"])
-            out["extractor"] = {"coref": False, **base, **value}
+            out["extractor"] = {**OFF, **base, **value}
         else:
             out[key] = value
     return out
+
+
+def variant_named(name: str) -> dict[str, Any]:
+    """The variant called ``name``: the issue's, the default, or one step of :data:`STEPS` from either
+    (a later process, e.g. ``--sweep`` after ``--ablation``, knows them by name only)."""
+    for base in (ISSUE, default_variant()):
+        for v in (base, *(with_change(base, change) for _, change in STEPS)):
+            variant_name(v)
+    if name not in VARIANTS:
+        raise SystemExit(f"locomo.py: unknown variant {name!r}; known: {', '.join(sorted(VARIANTS))}")
+    return VARIANTS[name]
+
+
+def default_variant() -> dict[str, Any]:
+    """What a conversation index uses: the default title and text, the extractor's default options."""
+    from hippo.conversation.extractor import ConversationExtractor
+    from hippo.conversation.schema import DEFAULT_TITLE
+
+    params = inspect.signature(ConversationExtractor.__init__).parameters
+    return {"title": DEFAULT_TITLE, "context": False, "extractor": {k: params[k].default for k in OFF}}
 
 
 def load(conv_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -109,18 +139,12 @@ def load(conv_ids: Sequence[str]) -> list[dict[str, Any]]:
             questions.append({"question": q["question"], "category": q["category"], "evidence": ev,
                               "missing": sum(e not in known for e in ev)})
         turns = convs[cid].turns
-        if SMOKE:  # a code-path check on a few turns, not a measurement
+        if SMOKE:
             turns = turns[:SMOKE]
             kept = {t.id for t in turns}
             questions = [q for q in questions if q["evidence"] and set(q["evidence"]) <= kept]
         out.append({"id": cid, "turns": turns, "questions": questions})
     return out
-
-
-def passages_of(conv: dict[str, Any], variant: dict[str, Any]) -> list[Any]:
-    from hippo.conversation import turn_passages
-
-    return turn_passages(conv["turns"], title=variant["title"], context=variant["context"])
 
 
 class _MemoNlp:
@@ -141,22 +165,22 @@ class _MemoNlp:
 
 
 class CachedEmbedder:
-    """The default embedder with a vector cache by text shared by every variant and run
-    (``benchmarks/.cache/locomo/vectors``): identical strings give identical vectors, so
-    results equal uncached ones; only the time to build differs (build times are reported
-    for the final, streamed run, which starts from an empty cache)."""
+    """The default embedder with a vector cache by text: identical strings give identical
+    vectors, so results equal uncached ones. ``documents=True`` also caches passage and entity
+    vectors (shared by every variant of the ablation, kept in ``benchmarks/.cache/locomo/vectors``);
+    the final run caches only question vectors (its adds embed everything they write)."""
 
-    def __init__(self, persist: bool = True) -> None:
+    def __init__(self, documents: bool = True) -> None:
         from hippo.config import Config
         from hippo.embed import make_embedder
 
         self.inner = make_embedder(Config().embed)
-        self.persist = persist
+        self.documents = documents
         self.docs: dict[str, Any] = {}
-        self.queries: dict[str, Any] = {}
+        self.queries: dict[tuple[str, str], Any] = {}
         self.fresh = 0
         folder = CACHE / "vectors"
-        if persist and (folder / "keys.json").exists():
+        if documents and (folder / "keys.json").exists():
             keys = json.loads((folder / "keys.json").read_text())
             mat = np.load(folder / "vectors.npy")
             self.docs = {k: mat[i] for i, k in enumerate(keys)}
@@ -170,6 +194,8 @@ class CachedEmbedder:
         return int(self.inner.dim)
 
     def encode_documents(self, texts: Sequence[str]) -> Any:
+        if not self.documents:
+            return self.inner.encode_documents(texts)
         todo = list(dict.fromkeys(t for t in texts if t not in self.docs))
         if todo:
             vecs = self.inner.encode_documents(todo)
@@ -184,7 +210,7 @@ class CachedEmbedder:
         return np.stack([self.queries[(instruction, t)] for t in texts])
 
     def save(self) -> None:
-        if not self.persist or not self.fresh:
+        if not self.documents or not self.fresh:
             return
         folder = CACHE / "vectors"
         folder.mkdir(parents=True, exist_ok=True)
@@ -197,101 +223,86 @@ class CachedEmbedder:
 _SHARED: dict[str, Any] = {}
 
 
-def embedder() -> Any:
-    """The shared cached embedder; in the final (``cold``) run the plain one, so add latencies are real."""
-    if _SHARED.get("cold"):
-        if "raw" not in _SHARED:
-            from hippo.config import Config
-            from hippo.embed import make_embedder
-
-            _SHARED["raw"] = make_embedder(Config().embed)
-        return _SHARED["raw"]
+def embedder() -> CachedEmbedder:
+    """The shared embedder with the vector cache (ablation, sweep, diagnosis)."""
     if "embedder" not in _SHARED:
         _SHARED["embedder"] = CachedEmbedder()
-    return _SHARED["embedder"]
+    return _SHARED["embedder"]  # type: ignore[no-any-return]
 
 
 def make_extractor(variant: dict[str, Any]) -> Any:
+    """The extractor of a variant, every option explicit, parsing through the shared memo."""
     from hippo.conversation.extractor import ConversationExtractor
     from hippo.extract.spacy_ie import SpacyExtractor
 
     base = SpacyExtractor()
-    if not _SHARED.get("cold", False):
-        if "nlp" not in _SHARED:
-            _SHARED["nlp"] = _MemoNlp(base.nlp)
-        base._nlp = _SHARED["nlp"]
+    if "nlp" not in _SHARED:
+        _SHARED["nlp"] = _MemoNlp(base.nlp)
+    base._nlp = _SHARED["nlp"]
     if variant["extractor"] == "spacy":
         return base
-    return ConversationExtractor(base, **variant["extractor"])
+    return ConversationExtractor(base, **{**OFF, **variant["extractor"]})
 
 
-def build(name: str, conv: dict[str, Any], stream: bool) -> tuple[Path, dict[str, Any]]:
-    """The index of one conversation under one variant (cached); with ``stream``, one write per
-    session in order, timed."""
+def build(name: str, conv: dict[str, Any]) -> Path:
+    """The one-shot index of one conversation under one variant (cached by variant)."""
+    from hippo.conversation import turn_passages
     from hippo.indexer import build_index
 
-    variant = VARIANTS[name]
-    out = CACHE / f"{name}{'-stream' if stream else ''}" / conv["id"]
-    stats_file = out.parent / f"{conv['id']}.build.json"
-    if (out / "CURRENT").exists() and stats_file.exists():
-        return out, json.loads(stats_file.read_text())
+    variant = variant_named(name)
+    out: Path = CACHE / name / str(conv["id"])
+    if (out / "CURRENT").exists():
+        return out
     if out.exists():
         shutil.rmtree(out)
-    passages = passages_of(conv, variant)
-    extractor = make_extractor(variant)
-    t0 = time.perf_counter()
+    passages = turn_passages(conv["turns"], title=variant["title"], context=variant["context"])
+    build_index(passages, out, extractor=make_extractor(variant), embedder=embedder())
+    embedder().save()
+    return out
+
+
+def stream(conv: dict[str, Any], emb: Any, extractor: Any) -> tuple[Path, dict[str, Any]]:
+    """A new conversation index of ``conv`` written by one writable engine, one ``add`` of turn
+    records per session in order; each add timed with the size of the index before it."""
+    import hippo
+    from hippo.conversation import conversation_config, turn_passages
+
+    out = CACHE / "stream" / conv["id"]
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sessions: dict[str, list[Any]] = {}
+    for t in conv["turns"]:
+        sessions.setdefault(t.session, []).append(t)
     adds = []
-    if stream:
-        sessions: dict[str, list[Any]] = {}
-        for p in passages:
-            sessions.setdefault(str(p.metadata["session"]), []).append(p)
-        for batch in sessions.values():
-            t = time.perf_counter()
-            build_index(batch, out, extractor=extractor, embedder=embedder())
-            adds.append({"turns": len(batch), "seconds": time.perf_counter() - t})
-    else:
-        build_index(passages, out, extractor=extractor, embedder=embedder())
-    if isinstance(embedder(), CachedEmbedder):
-        embedder().save()
-    stats = {"seconds": round(time.perf_counter() - t0, 2), "turns": len(passages), "adds": adds}
-    stats_file.write_text(json.dumps(stats))
-    return out, stats
+    t0 = time.perf_counter()
+    with hippo.open_index(out, writable=True, create=True, config=conversation_config(), embedder=emb,
+                          extractor=extractor) as mem:
+        opened = time.perf_counter() - t0
+        size = 0
+        for session, turns in sessions.items():
+            records = [{"id": t.id, "speaker": t.speaker, "session": t.session, "time": t.time, "text": t.text,
+                        "metadata": dict(t.metadata)} for t in turns]
+            t1 = time.perf_counter()
+            ids = mem.add(records)
+            adds.append({"session": session, "turns": len(turns), "index_turns": size,
+                         "seconds": round(time.perf_counter() - t1, 4)})
+            if ids != [t.id for t in turns]:
+                raise AssertionError(f"conversation {conv['id']} session {session}: add returned other ids")
+            size += len(turns)
+    reader = hippo.open_index(out, embedder=emb)
+    want = {p.id: p.content for p in turn_passages(conv["turns"])}
+    got = dict(zip(reader.passage_ids, reader.passage_contents))
+    differ = sum(got.get(pid) != content for pid, content in want.items())
+    return out, {"seconds": round(time.perf_counter() - t0, 2), "open_seconds": round(opened, 3),
+                 "turns": size, "adds": adds, "passages_differing_from_index_format": differ,
+                 "segments": len(reader.snapshot.views)}
 
 
-def priors_of(conv: dict[str, Any], questions: Sequence[str], ids: Sequence[str], tboost: float,
-              sboost: float) -> list[Any]:
-    """Per question, :func:`hippo.conversation.prior.turn_prior` weights of every passage (``ids``
-    order), from the metadata kept aside by passage id (the index does not store it yet)."""
-    from hippo.conversation.prior import turn_prior
-
-    by_id = {t.id: t for t in conv["turns"]}
-    times = [by_id[i].time if i in by_id else "" for i in ids]
-    speakers = [by_id[i].speaker if i in by_id else "" for i in ids]
-    out = []
-    for q in questions:
-        w = turn_prior(q, speakers, times, tboost, sboost).weights
-        out.append(np.ones(len(ids)) if w is None else w)
-    return out
-
-
-def rankings(engine: Any, questions: Sequence[str], retriever: str, priors: Sequence[Any] | None) -> list[list[str]]:
-    """Full rankings; with ``priors`` (per question, per passage in index order) each score is
-    multiplied by its prior (dense: ``exp(1.5 cos)`` is, as hippo fuses cosines)."""
-    n = len(engine.passage_ids)
-    results = engine.retrieve_many(list(questions), k=n, retriever=retriever)
-    if priors is None:
-        return [r.passage_ids for r in results]
-    pos = {pid: i for i, pid in enumerate(engine.passage_ids)}
-    out = []
-    for r, prior in zip(results, priors):
-        ids = r.passage_ids
-        scores = np.array([h.score for h in r.hits])
-        if retriever == "dense" or r.mode == "dense":
-            scores = np.exp(1.5 * (scores - 1.0))
-        scores = scores * prior[[pos[i] for i in ids]]
-        order = np.lexsort((np.arange(len(ids)), -scores))
-        out.append([ids[i] for i in order])
-    return out
+def top(engine: Any, questions: Sequence[str], retriever: str, overrides: dict[str, Any], k: int = max(KS)) -> list[list[str]]:
+    """Each question's top ``k`` passage ids under query-time ``overrides``."""
+    e = engine.with_overrides(overrides) if overrides else engine
+    return [r.passage_ids for r in e.retrieve_many(list(questions), k=k, retriever=retriever)]
 
 
 def recall_table(ranked: Sequence[Sequence[str]], qs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -308,29 +319,24 @@ def recall_table(ranked: Sequence[Sequence[str]], qs: Sequence[dict[str, Any]]) 
     return table
 
 
-def evaluate(name: str, convs: Sequence[dict[str, Any]], rows: Sequence[tuple[str, str, float, float]],
-             stream: bool = False, steps: int | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Recall tables for ``rows`` (label, retriever, time boost, speaker boost) pooled over ``convs``."""
-    from hippo import open_index
+Row = tuple[str, str, dict[str, Any]]
+"""(label, retriever, query-time overrides)."""
 
+
+def evaluate(engines: Sequence[tuple[dict[str, Any], Any]], rows: Sequence[Row]) -> dict[str, Any]:
+    """Recall tables for ``rows`` pooled over (conversation, opened index) pairs, and the
+    retrieval time of each row."""
     ranked: dict[str, list[list[str]]] = {label: [] for label, *_ in rows}
+    seconds = dict.fromkeys(ranked, 0.0)
     qs_all: list[dict[str, Any]] = []
     owner: list[str] = []
-    builds = {}
-    for conv in convs:
-        path, stats = build(name, conv, stream)
-        builds[conv["id"]] = stats
-        engine = _engine(path, overrides)
+    for conv, engine in engines:
         questions = [q["question"] for q in conv["questions"]]
-        for label, retriever, tboost, sboost in rows:
-            priors = None
-            if tboost != 1.0 or sboost != 1.0:
-                priors = priors_of(conv, questions, engine.passage_ids, tboost, sboost)
-            if retriever == "hgmem":
-                res = engine.retrieve_many(questions, k=10, retriever="hgmem", steps=steps)
-                ranked[label] += [r.passage_ids for r in res]
-            else:
-                ranked[label] += rankings(engine, questions, retriever, priors)
+        engine.retrieve_many(questions, k=1, retriever="dense")  # untimed: question vectors cached, models loaded
+        for label, retriever, over in rows:
+            t = time.perf_counter()
+            ranked[label] += top(engine, questions, retriever, over)
+            seconds[label] += time.perf_counter() - t
         qs_all += conv["questions"]
         owner += [conv["id"]] * len(conv["questions"])
     issue = [i for i, c in enumerate(owner) if c in ISSUE_DEV]
@@ -338,59 +344,44 @@ def evaluate(name: str, convs: Sequence[dict[str, Any]], rows: Sequence[tuple[st
             "rows": {label: recall_table(ranked[label], qs_all) for label in ranked},
             "rows_41_43": {label: recall_table([ranked[label][i] for i in issue], [qs_all[i] for i in issue])
                            for label in ranked} if issue else {},
-            "builds": builds}
+            "query_ms": {label: round(1000 * s / max(1, len(qs_all)), 2) for label, s in seconds.items()}}
 
 
 def fmt(row: dict[str, Any], key: str = "all") -> str:
     return "/".join(f"{row[key][str(k)]:.3f}".lstrip("0") for k in KS)
 
 
+def show(rows: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    for label, row in rows.items():
+        tail = f"   41-43: {fmt(extra[label])}" if extra else ""
+        print(f"  {label:30s} {fmt(row)}  " + " ".join(f"c{c} {fmt(row, str(c))}" for c in CATEGORIES) + tail,
+              file=sys.stderr, flush=True)
+
+
 _ENGINES: dict[Path, Any] = {}
 
 
-def _engine(path: Path, overrides: dict[str, Any] | None = None) -> Any:
-    """The opened index (kept for the process), with query-time ``overrides``."""
+def opened(name: str, convs: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+    """(conversation, reader) pairs for variant ``name``'s one-shot indexes (built if missing)."""
     from hippo import open_index
 
-    if path not in _ENGINES:
-        _ENGINES[path] = open_index(path, embedder=embedder())
-    return _ENGINES[path].with_overrides(overrides) if overrides else _ENGINES[path]
-
-
-def sweep(name: str) -> dict[str, Any]:
-    """Query-time settings of ``hippo`` on the tuning split (retrieval.* only: a conversation
-    index can record its own in its config), and the time/speaker prior strengths."""
-    import itertools
-
-    convs = load(TUNING)
-    out: dict[str, Any] = {"retrieval": [], "priors": []}
-    grid = {"retrieval.dense_fusion": (1.5, 3.0), "retrieval.passage_node_weight": (0.05, 0.2),
-            "retrieval.query_entity_weight": (6.0, 0.0)}
-    for values in itertools.product(*grid.values()):
-        over = dict(zip(grid, values))
-        res = evaluate(name, convs, [("hippo", "hippo", 1.0, 1.0)], overrides=over)
-        out["retrieval"].append({"overrides": over, "recall": res["rows"]["hippo"]})
-        print(f"  {over} {fmt(res['rows']['hippo'])}", file=sys.stderr)
-    best = max(out["retrieval"], key=lambda r: r["recall"]["all"]["5"] + r["recall"]["all"]["10"])
-    out["best"] = best
-    for tb, sb in [(2.0, 1.0), (3.0, 1.0), (1.0, 1.2), (1.0, 1.5), (2.0, 1.2), (3.0, 1.2)]:
-        rows = [("hippo", "hippo", tb, sb), ("dense", "dense", tb, sb)]
-        res = evaluate(name, convs, rows, overrides=best["overrides"])
-        out["priors"].append({"time": tb, "speaker": sb, "hippo": res["rows"]["hippo"], "dense": res["rows"]["dense"]})
-        print(f"  time {tb} speaker {sb}: hippo {fmt(res['rows']['hippo'])} dense {fmt(res['rows']['dense'])}", file=sys.stderr)
-    none = {"time": 1.0, "speaker": 1.0, "hippo": best["recall"]}
-    out["best_prior"] = max([none, *out["priors"]], key=lambda r: score(r["hippo"]))
+    out = []
+    for conv in convs:
+        path = build(name, conv)
+        if path not in _ENGINES:
+            _ENGINES[path] = open_index(path, embedder=embedder())
+        out.append((conv, _ENGINES[path]))
     return out
 
 
-BASE_ROWS = [("dense", "dense", 1.0, 1.0), ("hipporag2", "hipporag2", 1.0, 1.0), ("hippo", "hippo", 1.0, 1.0)]
-ABLATION_ROWS = [*BASE_ROWS, ("dense+time", "dense", TIME_BOOST, 1.0), ("hippo+time", "hippo", TIME_BOOST, 1.0),
-                 ("hippo+speaker", "hippo", 1.0, 1.5)]
-
-
 def score(row: dict[str, Any]) -> float:
-    """The selection criterion: mean of R@5 and R@10 over every tuning question."""
-    return (row["all"]["5"] + row["all"]["10"]) / 2
+    """The selection criterion: mean of R@5 and R@10 over every tuning question (issue 23's targets)."""
+    return float(row["all"]["5"] + row["all"]["10"]) / 2
+
+
+BASE_ROWS: list[Row] = [("dense", "dense", {}), ("hipporag2", "hipporag2", {}), ("hippo", "hippo", {})]
+ABLATION_ROWS: list[Row] = [*BASE_ROWS, ("dense+time", "dense", TIME), ("hippo+time", "hippo", TIME),
+                            ("hippo+speaker", "hippo", SPEAKER)]
 
 
 def ablation() -> dict[str, Any]:
@@ -405,13 +396,11 @@ def ablation() -> dict[str, Any]:
         name = variant_name(v)
         if name not in results:
             t = time.perf_counter()
-            print(f"[{name}]", file=sys.stderr)
-            results[name] = evaluate(name, convs, ABLATION_ROWS)
-            res = results[name]
-            print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
-            for label, row in res["rows"].items():
-                print(f"  {label:14s} {fmt(row)}  " + " ".join(f"c{c} {fmt(row, str(c))}" for c in CATEGORIES)
-                      + f"   41-43: {fmt(res['rows_41_43'][label])}", file=sys.stderr)
+            print(f"[{name}]", file=sys.stderr, flush=True)
+            results[name] = evaluate(opened(name, convs), ABLATION_ROWS)
+            results[name]["seconds"] = round(time.perf_counter() - t, 1)
+            print(f"  ({results[name]['seconds']:.0f} s)", file=sys.stderr)
+            show(results[name]["rows"], results[name]["rows_41_43"])
         return results[name]  # type: ignore[no-any-return]
 
     before = run(current)
@@ -422,315 +411,375 @@ def ablation() -> dict[str, Any]:
         kept = gain >= KEEP_GAIN
         steps.append({"structure": label, "from": variant_name(current), "to": variant_name(cand),
                       "gain": round(gain, 4), "kept": kept})
-        print(f"== {label}: {gain:+.4f} -> {'kept' if kept else 'dropped'}", file=sys.stderr)
+        print(f"== {label}: {gain:+.4f} -> {'kept' if kept else 'dropped'}", file=sys.stderr, flush=True)
         if kept:
             current, before = cand, after
-    return {"steps": steps, "chosen": variant_name(current), "variants": results}
+    return {"steps": steps, "chosen": variant_name(current), "default": variant_name(default_variant()),
+            "variants": results}
 
 
-def diagnose(name: str = "issue") -> dict[str, Any]:
-    """The issue's four hypotheses, measured on the tuning split's ``name`` indexes.
+GRAPH_GRID: list[tuple[str, tuple[Any, ...]]] = [
+    ("retrieval.dense_fusion", (0.0, 1.5, 3.0, 5.0)),
+    ("retrieval.passage_node_weight", (0.02, 0.05, 0.1, 0.2)),
+    ("retrieval.query_entity_weight", (0.0, 3.0, 6.0, 12.0)),
+    ("retrieval.damping", (0.3, 0.5, 0.7)),
+    ("retrieval.linking_top_k", (3, 5, 10)),
+    ("retrieval.seed_top_k", (3, 5, 10)),
+]
+"""Graph and fusion settings of ``hippo``, one coordinate at a time (defaults included)."""
+TIME_BOOSTS = (1.0, 1.5, 2.0, 3.0)
+SPEAKER_BOOSTS = (1.0, 1.25, 1.5, 2.0)
+PRIOR_CANDIDATES = (50, 200, 1000)
 
-    Per evidence turn (a question with two evidence turns counts twice): whether it is in the
-    top 5 of hippo and of dense, split by what the hypothesis is about."""
-    from hippo import open_index
+
+def sweep(name: str) -> dict[str, Any]:
+    """Query-time settings of ``hippo`` on variant ``name``'s tuning indexes: graph and fusion
+    settings by coordinate ascent from the defaults (a change is kept when :func:`score` rises
+    by :data:`KEEP_GAIN`), then the time and speaker prior on a grid, then how many candidates
+    the prior re-weights. ``hipporag2`` and ``dense`` are measured with the chosen priors too."""
+    from hippo.config import Config
+
+    engines = opened(name, load(TUNING))
+    defaults = Config().retrieval
+    chosen: dict[str, Any] = {}
+    graph: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+
+    def hippo_row(over: dict[str, Any]) -> dict[str, Any]:
+        key = json.dumps(over, sort_keys=True)
+        if key not in seen:
+            seen[key] = evaluate(engines, [("hippo", "hippo", over)])["rows"]["hippo"]
+            print(f"  {over} {fmt(seen[key])} ({score(seen[key]):.4f})", file=sys.stderr, flush=True)
+        return seen[key]
+
+    def over_of(base: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+        out = {k: v for k, v in base.items() if k != key}
+        if value != getattr(defaults, key.split(".", 1)[1]):
+            out[key] = value
+        return out
+
+    for key, values in GRAPH_GRID:  # coordinate ascent, each key once
+        tried = {v: hippo_row(over_of(chosen, key, v)) for v in values}
+        graph += [{"overrides": over_of(chosen, key, v), "recall": row} for v, row in tried.items()]
+        pick = max(values, key=lambda v: score(tried[v]))
+        if score(tried[pick]) - score(hippo_row(chosen)) >= KEEP_GAIN:
+            chosen = over_of(chosen, key, pick)
+    best = hippo_row(chosen)
+    print(f"== graph settings: {chosen}", file=sys.stderr, flush=True)
+    priors: list[dict[str, Any]] = []
+    for tb in TIME_BOOSTS:
+        for sb in SPEAKER_BOOSTS:
+            over = {**chosen, **({"retrieval.time_boost": tb} if tb != 1.0 else {}),
+                    **({"retrieval.speaker_boost": sb} if sb != 1.0 else {})}
+            priors.append({"time": tb, "speaker": sb, "hippo": hippo_row(over)})
+    top_prior = max(priors, key=lambda r: score(r["hippo"]))
+    with_prior = dict(chosen)
+    if score(top_prior["hippo"]) - score(best) >= KEEP_GAIN:
+        with_prior = {**chosen, **({"retrieval.time_boost": top_prior["time"]} if top_prior["time"] != 1.0 else {}),
+                      **({"retrieval.speaker_boost": top_prior["speaker"]} if top_prior["speaker"] != 1.0 else {})}
+    candidates: list[dict[str, Any]] = []
+    if with_prior != chosen:
+        for n in PRIOR_CANDIDATES:
+            over = {**with_prior, "retrieval.prior_candidates": n} if n != defaults.prior_candidates else with_prior
+            candidates.append({"prior_candidates": n, "hippo": hippo_row(over)})
+        pick = max(candidates, key=lambda r: score(r["hippo"]))
+        default_row = hippo_row(with_prior)
+        if score(pick["hippo"]) - score(default_row) >= KEEP_GAIN:
+            with_prior = {**with_prior, "retrieval.prior_candidates": pick["prior_candidates"]}
+    print(f"== chosen: {with_prior}", file=sys.stderr, flush=True)
+    prior_only = {k: v for k, v in with_prior.items() if k in PRIOR_KEYS}
+    others = evaluate(engines, [("dense", "dense", {}), ("dense+priors", "dense", prior_only),
+                                ("hipporag2", "hipporag2", {}), ("hipporag2+priors", "hipporag2", prior_only),
+                                ("hippo (defaults)", "hippo", {}), ("hippo (chosen)", "hippo", with_prior)])
+    show(others["rows"])
+    return {"variant": name, "graph": graph, "graph_chosen": chosen, "priors": priors, "prior_candidates": candidates,
+            "chosen": with_prior, "rows": others["rows"]}
+
+
+def final(hgmem_held_out: bool = True) -> dict[str, Any]:
+    """The conversation defaults on all 8 conversations, streamed one session per ``add`` with
+    no caches (what a user gets), reported for the tuning and the held-out split separately."""
+    from hippo.config import Config
+    from hippo.conversation import CONVERSATION_SETTINGS, conversation_config
+    from hippo.extract import make_extractor as config_extractor
+    from hippo.types import Passage
+
+    emb = CachedEmbedder(documents=False)  # question vectors only
+    extractor = config_extractor(conversation_config().extract)
+    t = time.perf_counter()
+    extractor.extract([Passage("warm", "Ada went to Lisbon.", metadata={"speaker": "Ada"})])
+    emb.inner.encode_documents(["warm up"])
+    warm = time.perf_counter() - t
+    defaults = {k: getattr(Config().retrieval, k.split(".", 1)[1]) for k in CONVERSATION_SETTINGS}
+    rows: list[Row] = [("dense", "dense", defaults), ("hipporag2 (defaults)", "hipporag2", defaults),
+                       ("hippo (defaults)", "hippo", defaults), ("dense (conversation priors)", "dense", {}),
+                       ("hipporag2 (conversation)", "hipporag2", {}), ("hippo (conversation)", "hippo", {})]
+    out: dict[str, Any] = {"settings": dict(CONVERSATION_SETTINGS), "variant": variant_name(default_variant()),
+                           "extractor": extractor.settings(), "warm_up_s": round(warm, 1)}
+    for split, ids in (("tuning", TUNING), ("held_out", HELD_OUT)):
+        convs = load(ids)
+        print(f"[final {split}]", file=sys.stderr, flush=True)
+        engines, builds = [], {}
+        for conv in convs:
+            import hippo
+
+            path, stats = stream(conv, emb, extractor)
+            builds[conv["id"]] = stats
+            per = [a["seconds"] for a in stats["adds"]]
+            print(f"  {conv['id']}: {stats['turns']} turns in {len(per)} adds, {stats['seconds']} s "
+                  f"(p50 {np.median(per):.2f} s, max {max(per):.2f} s)", file=sys.stderr, flush=True)
+            engines.append((conv, hippo.open_index(path, embedder=emb)))
+        res = evaluate(engines, rows + ([("hgmem (conversation, 3 steps)", "hgmem", {})]
+                                        if split == "tuning" or hgmem_held_out else []))
+        show(res["rows"])
+        out[split] = {"conversations": list(ids), "questions": res["questions"],
+                      "evidence_missing": res["evidence_missing"], "rows": res["rows"], "query_ms": res["query_ms"],
+                      "adds": add_stats([a for st in builds.values() for a in st["adds"]]), "builds": builds}
+    return out
+
+
+def add_stats(adds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Latency of the adds: per add (p50/p95/max), per turn, and how it grows with the index."""
+    secs = np.array([a["seconds"] for a in adds])
+    turns = np.array([a["turns"] for a in adds], dtype=float)
+    size = np.array([a["index_turns"] for a in adds], dtype=float)
+    per_turn = 1000 * secs / turns
+    buckets = {}
+    for lo, hi in ((0, 150), (150, 300), (300, 450), (450, 10**9)):
+        sel = (size >= lo) & (size < hi)
+        if sel.any():
+            buckets[f"{lo}-{hi if hi < 10**9 else ''}"] = {
+                "adds": int(sel.sum()), "p50_s": round(float(np.median(secs[sel])), 3),
+                "ms_per_turn": round(float(per_turn[sel].mean()), 1)}
+    slope = float(np.polyfit(size, per_turn, 1)[0]) * 100 if len(adds) > 2 else 0.0
+    return {"writes": len(adds), "turns": int(turns.sum()), "seconds_total": round(float(secs.sum()), 1),
+            "per_write_s": {"p50": round(float(np.percentile(secs, 50)), 3), "p95": round(float(np.percentile(secs, 95)), 3),
+                            "max": round(float(secs.max()), 3)},
+            "ms_per_turn": {"mean": round(float(per_turn.mean()), 1), "p50": round(float(np.median(per_turn)), 1)},
+            "by_index_turns": buckets, "ms_per_turn_growth_per_100_indexed": round(slope, 2)}
+
+
+def diagnose(name: str) -> dict[str, Any]:
+    """Issue 23's hypotheses on variant ``name``'s tuning indexes, per evidence turn (a question
+    with two evidence turns counts twice): is it in hippo's and in dense's top 5, split by
+    what the hypothesis is about: turns without a fact (chit-chat), answers whose question is
+    closer to the turn before them, temporal questions that name a date; and the entities
+    in the most turns (hubs)."""
+    from collections import Counter
+
+    from hippo.conversation import turn_passages
     from hippo.conversation.time import conversation_now, question_dates
+    from hippo.ids import normalize
 
-    convs = load(TUNING)
+    variant = variant_named(name)
     ev_rows: list[dict[str, Any]] = []
-    hub_mass: list[float] = []
-    hub_info: dict[str, Any] = {}
-    zero_turns = [0, 0]
-    for conv in convs:
-        path, _ = build(name, conv, False)
-        engine = open_index(path, embedder=embedder())
-        pos = {pid: i for i, pid in enumerate(engine.passage_ids)}
-        n_triples = np.diff(np.asarray(engine.files.array("passage_fact_indptr.npy")))
-        zero_turns[0] += int((n_triples == 0).sum())
-        zero_turns[1] += len(n_triples)
+    hubs: dict[str, Any] = {}
+    zero = total = 0
+    for conv, engine in opened(name, load(TUNING)):
+        passages = turn_passages(conv["turns"], title=variant["title"], context=variant["context"])
+        triples = {p.id: e.triples for p, e in zip(passages, make_extractor(variant).extract(passages))}
+        zero += sum(not t for t in triples.values())
+        total += len(triples)
+        counts: Counter[str] = Counter()
+        for tr in triples.values():
+            counts.update({normalize(x) for t in tr for x in (t[0], t[2])})
+        speakers = {normalize(t.speaker) for t in conv["turns"]}
+        hubs[conv["id"]] = {"top": counts.most_common(3), "speaker_turns": {s: counts.get(s, 0) for s in speakers}}
         questions = [q["question"] for q in conv["questions"]]
-        dense = rankings(engine, questions, "dense", None)
-        hippo = rankings(engine, questions, "hippo", None)
-        qv = engine.embedder.encode_queries(questions)
-        pv = np.asarray(engine.files.array("passage_vectors.npy"))
+        dense, hippo = top(engine, questions, "dense", {}, 5), top(engine, questions, "hippo", {}, 5)
+        qv = embedder().encode_queries(questions)
+        pv = {p.id: v for p, v in zip(passages, embedder().encode_documents([p.content for p in passages]))}
         now = conversation_now([t.time for t in conv["turns"]])
-        speakers = {t.speaker.lower() for t in conv["turns"]}
-        # hubs: entities in the most passages; speakers among them?
-        counts = np.asarray(engine.files.array("entity_passage_count.npy"))
-        top = np.argsort(-counts)[:5]
-        hub_info[conv["id"]] = [(engine.entity_names[e], int(counts[e])) for e in top]
-        hubs = [e for e in range(len(counts)) if any(sp in engine.entity_names[e].split() for sp in speakers)]
-        # PageRank mass on speaker entities (every entity naming a speaker), per question
-        cols: list[Any] = []
-        batch = engine.prepare(questions, "hippo")
-        engine.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, 5, engine.config.retrieval, batch.entities,
-                                reset_hook=lambda b, col: cols.append(col.copy()))
-        pi = engine.solver.run(np.stack(cols, axis=1), engine.config.retrieval.damping, 1e-6, 200, "cg")
-        n_p = len(engine.passage_ids)
-        hub_mass += (pi[[n_p + e for e in hubs]].sum(axis=0) / pi.sum(axis=0)).tolist()
+        index = {t.id: i for i, t in enumerate(conv["turns"])}
         for qi, q in enumerate(conv["questions"]):
             for ev in q["evidence"]:
-                if ev not in pos:
+                if ev not in index:
                     continue
-                i = pos[ev]
-                turn_idx = next(j for j, t in enumerate(conv["turns"]) if t.id == ev)
-                prev = conv["turns"][turn_idx - 1] if turn_idx else None
-                same = prev is not None and prev.session == conv["turns"][turn_idx].session
-                cos_ev = float(pv[i] @ qv[qi])
-                cos_prev = float(pv[pos[prev.id]] @ qv[qi]) if same and prev is not None else -1.0
-                ev_rows.append({
-                    "category": q["category"], "triples": int(n_triples[i]),
-                    "dated": bool(question_dates(q["question"], now)),
-                    "prev_closer": cos_prev > cos_ev,
-                    "dense5": ev in dense[qi][:5], "hippo5": ev in hippo[qi][:5],
-                })
+                i = index[ev]
+                prev = conv["turns"][i - 1] if i and conv["turns"][i - 1].session == conv["turns"][i].session else None
+                ev_rows.append({"category": q["category"], "triples": len(triples[ev]),
+                                "dated": bool(question_dates(q["question"], now)),
+                                "prev_closer": prev is not None and float(pv[prev.id] @ qv[qi]) > float(pv[ev] @ qv[qi]),
+                                "dense5": ev in dense[qi], "hippo5": ev in hippo[qi]})
 
     def share(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"evidence": len(rows), "dense@5": round(float(np.mean([r["dense5"] for r in rows])), 3) if rows else None,
                 "hippo@5": round(float(np.mean([r["hippo5"] for r in rows])), 3) if rows else None}
 
     return {
-        "index": name,
-        "chit_chat": {"turns_without_facts": round(zero_turns[0] / max(1, zero_turns[1]), 3),
-                      "evidence_without_triples": share([r for r in ev_rows if r["triples"] == 0]),
-                      "evidence_with_triples": share([r for r in ev_rows if r["triples"] > 0])},
-        "previous_turn": {"question_closer_to_previous": share([r for r in ev_rows if r["prev_closer"]]),
-                          "question_closer_to_evidence": share([r for r in ev_rows if not r["prev_closer"]])},
-        "time": {"temporal_dated": share([r for r in ev_rows if r["category"] == 2 and r["dated"]]),
-                 "temporal_undated": share([r for r in ev_rows if r["category"] == 2 and not r["dated"]]),
-                 "other_dated": share([r for r in ev_rows if r["category"] != 2 and r["dated"]])},
-        "hubs": {"top_entities": hub_info, "speaker_entity_ppr_mass_mean": round(float(np.mean(hub_mass)), 4)},
+        "index": name, "turns_without_facts": round(zero / max(1, total), 3),
+        "groups": {
+            "chit-chat: evidence turn without a fact": share([r for r in ev_rows if r["triples"] == 0]),
+            "evidence turn with facts": share([r for r in ev_rows if r["triples"] > 0]),
+            "previous turn closer to the question": share([r for r in ev_rows if r["prev_closer"]]),
+            "evidence turn closer to the question": share([r for r in ev_rows if not r["prev_closer"]]),
+            "temporal question naming a date": share([r for r in ev_rows if r["category"] == 2 and r["dated"]]),
+            "temporal question naming no date": share([r for r in ev_rows if r["category"] == 2 and not r["dated"]]),
+        },
+        "hubs": hubs,
     }
 
 
-def final(name: str, overrides: dict[str, Any], tboost: float, sboost: float) -> dict[str, Any]:
-    """The chosen pipeline on all 8 conversations, streamed one session per write from empty
-    caches (plain embedder and spaCy: the add latencies are what a user gets), reported for
-    the tuning and the held-out split separately."""
-    _SHARED["cold"] = True
-    _ENGINES.clear()
-    out: dict[str, Any] = {"variant": name, "overrides": overrides, "time_boost": tboost, "speaker_boost": sboost}
-    for split, ids in (("tuning", TUNING), ("held_out", HELD_OUT)):
-        convs = load(ids)
-        print(f"[final {split}]", file=sys.stderr)
-        a = evaluate(name, convs, [("dense", "dense", 1.0, 1.0), ("hipporag2", "hipporag2", 1.0, 1.0),
-                                   ("hippo (defaults)", "hippo", 1.0, 1.0)], stream=True)
-        b = evaluate(name, convs, [("hippo (conversation)", "hippo", tboost, sboost), ("dense + priors", "dense", tboost, sboost),
-                                   ("hippo (conversation, no priors)", "hippo", 1.0, 1.0),
-                                   ("hgmem (conversation, 3 steps)", "hgmem", 1.0, 1.0)],
-                     stream=True, steps=3, overrides=overrides)
-        rows = {**a["rows"], **b["rows"]}
-        for label, row in rows.items():
-            print(f"  {label:32s} {fmt(row)}  " + " ".join(f"c{c} {fmt(row, str(c))}" for c in CATEGORIES), file=sys.stderr)
-        adds = [x for st in a["builds"].values() for x in st["adds"]]
-        secs = np.array([x["seconds"] for x in adds])
-        per_turn = secs / np.array([x["turns"] for x in adds])
-        out[split] = {"conversations": list(ids), "questions": a["questions"], "evidence_missing": a["evidence_missing"],
-                      "rows": rows, "adds": {"writes": len(adds), "turns": int(sum(x["turns"] for x in adds)),
-                                             "seconds_total": round(float(secs.sum()), 1),
-                                             "per_write_s": {"p50": round(float(np.percentile(secs, 50)), 2),
-                                                             "p95": round(float(np.percentile(secs, 95)), 2),
-                                                             "max": round(float(secs.max()), 2)},
-                                             "per_turn_ms_mean": round(1000 * float(per_turn.mean()), 1)},
-                      "builds": a["builds"]}
-    return out
-
-
-def diagnose_extraction() -> dict[str, Any]:
-    """No embedding, no graph (cheap): how many turns and evidence turns each extractor leaves
-    without a triple (conversations 41-43), which entities are in most turns (hubs), and for
-    questions that name a date, how many of their evidence turns are dated inside the window."""
-    from collections import Counter
-    from datetime import datetime, timedelta
-
-    from hippo.conversation import turn_passages
-    from hippo.conversation.extractor import ConversationExtractor
-    from hippo.conversation.time import conversation_now, question_dates
-    from hippo.extract.spacy_ie import SpacyExtractor
-    from hippo.ids import normalize
-
-    convs = load(("41", "42", "43"))
-    base = SpacyExtractor()
-    out = {}
-    for name, make in [("issue: spaCy, title 'speaker, session n, date'", lambda: base),
-                       ("conversation extractor: coref", lambda: ConversationExtractor(base, coref=True)),
-                       ("conversation extractor: coref + mentions", lambda: ConversationExtractor(base, coref=True, mentions=True))]:
-        ex = make()
-        zero = zero_ev = n_ev = n = 0
-        hub = []
-        for c in convs:
-            title = "speaker-session-date" if "issue" in name else "speaker-date"
-            ps = turn_passages(c["turns"], title=title)
-            exs = ex.extract(ps)
-            ev = {e for q in c["questions"] for e in q["evidence"]}
-            cnt: Counter[str] = Counter()
-            for p, e in zip(ps, exs):
-                n += 1
-                ents = {normalize(x) for t in e.triples for x in (t[0], t[2])}
-                cnt.update(ents)
-                if not e.triples:
-                    zero += 1
-                    if p.id in ev:
-                        zero_ev += 1
-                if p.id in ev:
-                    n_ev += 1
-            speakers = {normalize(t.speaker) for t in c["turns"]}
-            top = cnt.most_common(3)
-            hub.append({"top": top, "speaker_turns": {s: cnt.get(s, 0) for s in speakers}})
-        out[name] = {"turns_without_triples": round(zero / n, 3), "evidence_turns_without_triples": round(zero_ev / n_ev, 3), "hubs": hub}
-        print(name, out[name], file=sys.stderr)
-    # time windows: questions naming a date; evidence session inside the window?
-    stats: Counter[tuple[int, str]] = Counter()
-    for c in load(TUNING):
-        times = {t.id: t.time for t in c["turns"]}
-        now = conversation_now(list(times.values()))
-        for q in c["questions"]:
-            spans = question_dates(q["question"], now)
-            stats[(q["category"], "all")] += 1
-            if not spans:
-                continue
-            stats[(q["category"], "dated")] += 1
-            inside = 0
-            for e in q["evidence"]:
-                if e not in times:
-                    continue
-                w = datetime.fromisoformat(times[e])
-                ok = any((s.relation == "before" and w < s.end + timedelta(days=14)) or (s.relation == "after" and w >= s.start)
-                         or (s.relation == "in" and s.start <= w < s.end + timedelta(days=14)) for s in spans)
-                inside += ok
-            stats[(q["category"], "evidence_in_window")] += inside
-            stats[(q["category"], "evidence")] += len(q["evidence"])
-    return {"extraction": out, "time_windows": {f"{k[0]}:{k[1]}": v for k, v in sorted(stats.items())}}
-
-
 def environment() -> dict[str, Any]:
-    return {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ablation", action="store_true")
-    ap.add_argument("--diagnose", action="store_true")
-    ap.add_argument("--all", action="store_true", help="ablation, sweep, diagnosis, then the final streamed run")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--ablation", action="store_true", help="index-time structures, greedy, tuning split")
+    ap.add_argument("--sweep", nargs="?", const="", metavar="VARIANT",
+                    help="query-time settings on VARIANT's tuning indexes (default: the ablation's choice)")
+    ap.add_argument("--diagnose", action="store_true", help="issue 23's hypotheses on the issue's and the chosen variant")
+    ap.add_argument("--final", action="store_true", help="the conversation defaults, streamed, all 8 conversations")
+    ap.add_argument("--no-hgmem-held-out", action="store_true", help="final: hgmem on the tuning split only")
     ap.add_argument("--render", action="store_true", help="only rewrite locomo.md from locomo.json")
-    ap.add_argument("--sweep", metavar="VARIANT", help="query-time settings and prior strengths on VARIANT's indexes")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "locomo.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    if args.render:
+
+    def save() -> None:
+        path.write_text(json.dumps(data, indent=1) + "\n")
         (RESULTS / "locomo.md").write_text(render(data))
-        return
-    if args.ablation:
-        data["ablation"] = {"env": environment(), **ablation()}
-    if args.sweep:
-        data.setdefault("sweep", {})[args.sweep] = {"env": environment(), **sweep(args.sweep)}
-    if args.all:
-        data["env"] = environment()
-        data["ablation"] = ablation()
-        path.write_text(json.dumps(data, indent=1) + "\n")
-        chosen = data["ablation"]["chosen"]
-        data["sweep"] = sweep(chosen)
-        path.write_text(json.dumps(data, indent=1) + "\n")
-        data["diagnose"] = {name: diagnose(name) for name in dict.fromkeys(("issue", chosen))}
-        path.write_text(json.dumps(data, indent=1) + "\n")
-        best, prior = data["sweep"]["best"], data["sweep"]["best_prior"]
-        data["final"] = final(chosen, best["overrides"], prior["time"], prior["speaker"])
-        path.write_text(json.dumps(data, indent=1) + "\n")
-        data["diagnose_extraction"] = diagnose_extraction()
-        data["env_end"] = environment()
-    if args.diagnose:
-        data["diagnose_extraction"] = diagnose_extraction()
-        data["diagnose"] = {name: diagnose(name) for name in ("issue",)}
-        print(json.dumps(data["diagnose"], indent=1))
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
-    md = render(data)
-    (RESULTS / "locomo.md").write_text(md)
-    print(md)
+
+    if not args.render:
+        for mode in ("ablation", "sweep", "diagnose", "final"):
+            if getattr(args, mode) not in (False, None):
+                t = time.perf_counter()
+                env = environment()
+                if mode == "ablation":
+                    data["ablation"] = ablation()
+                elif mode == "sweep":
+                    data["sweep"] = sweep(args.sweep or data["ablation"]["chosen"])
+                elif mode == "diagnose":
+                    chosen = data.get("ablation", {}).get("chosen", variant_name(default_variant()))
+                    data["diagnose"] = {"variants": [diagnose(n) for n in dict.fromkeys(("issue", chosen))]}
+                else:
+                    data["final"] = final(hgmem_held_out=not args.no_hgmem_held_out)
+                data[mode]["env"] = {**env, "minutes": round((time.perf_counter() - t) / 60, 1),
+                                     "load_1min_end": round(os.getloadavg()[0], 2)}
+                save()
+    save()
+    print((RESULTS / "locomo.md").read_text())
+
+
+HEAD = "| | all | 1 multi-hop | 2 temporal | 3 open-domain | 4 single-hop |\n|---|---|---|---|---|---|"
 
 
 def _cells(row: dict[str, Any]) -> str:
     return " | ".join(fmt(row, key) for key in ("all", *map(str, CATEGORIES)))
 
 
+def _env(env: dict[str, Any] | None) -> str:
+    if not env:
+        return ""
+    return (f"Run {env['date']} UTC, {env['machine']}, Python {env['python']}, {env['minutes']} min "
+            f"(1-minute load average {env['load_1min']} at the start, {env['load_1min_end']} at the end).")
+
+
+def _table(rows: dict[str, Any], counts: bool = True) -> list[str]:
+    first = next(iter(rows.values()))
+    head = HEAD
+    if counts:
+        head = HEAD.replace("| all |", f"| all ({first['all']['n']}) |")
+        for c, label in CATEGORIES.items():
+            head = head.replace(f"| {c} {label} |", f"| {c} {label} ({first[str(c)]['n']}) |")
+    return [head, *(f"| {label} | {_cells(row)} |" for label, row in rows.items())]
+
+
+def targets(rows: dict[str, Any], ours: str, dense: str = "dense") -> list[str]:
+    """Issue 23's targets, checked: hippo >= dense + 5 points at R@5 and R@10 overall; no
+    category more than 2 points below dense at any k."""
+    h, d = rows[ours], rows[dense]
+    out = []
+    for k in ("5", "10"):
+        gap = 100 * (h["all"][k] - d["all"][k])
+        out.append(f"R@{k} overall: {gap:+.1f} points ({'met' if gap >= 5 else 'NOT met'}: target +5)")
+    worst = min(((100 * (h[str(c)][str(k)] - d[str(c)][str(k)]), c, k) for c in CATEGORIES for k in KS))
+    out.append(f"worst category gap: {worst[0]:+.1f} points (category {worst[1]} at R@{worst[2]}; "
+               f"{'met' if worst[0] >= -2 else 'NOT met'}: target no worse than -2)")
+    return out
+
+
 def render(data: dict[str, Any]) -> str:
     """``locomo.md`` from ``locomo.json``."""
-    head = "| | all | 1 multi-hop | 2 temporal | 3 open-domain | 4 single-hop |\n|---|---|---|---|---|---|"
-    lines = ["# Conversations: LoCoMo evidence recall@2/5/10", ""]
-    env = data.get("env")
-    if env:
-        lines += [f"`python benchmarks/locomo.py --all` on {env['date']}, {env['machine']}, Python {env['python']} "
-                  f"(1-minute load average at the start: {env['load_1min']}, at the end: "
-                  f"{data.get('env_end', {}).get('load_1min', '?')}). Each conversation is its own index; a turn is a "
-                  f"passage. Recall@k = share of a question's evidence turns in the top k, categories 1-4. Tuning "
-                  f"split: {', '.join(TUNING)}; held out: {', '.join(HELD_OUT)} (looked at only in the final run).", ""]
+    lines = ["# Conversations: LoCoMo evidence recall@2/5/10", "",
+             "Each conversation of `../shared/data/locomo8/` is its own index; a turn is a passage. Recall@k = the share "
+             "of a question's evidence turns in the top k, categories 1-4. Tuning split: "
+             f"{', '.join(TUNING)}; held out: {', '.join(HELD_OUT)} (run only by `--final`). Cells: R@2/R@5/R@10.", ""]
     fin = data.get("final")
     if fin:
-        lines += [f"## Final pipeline, streamed one session per write (variant `{fin['variant']}`)", "",
-                  f"Query-time settings recorded by a conversation index: `{fin['overrides']}`; time prior x{fin['time_boost']}, "
-                  f"speaker prior x{fin['speaker_boost']}. `hippo (defaults)`/`hgmem (defaults)` use the default "
-                  f"retrieval settings on the same index; `dense + priors` is dense retrieval with the same priors.", ""]
+        lines += ["## Final: the conversation defaults, streamed one session per `add`", "",
+                  f"`python benchmarks/locomo.py --final`. {_env(fin.get('env'))} A new conversation index "
+                  f"(`hippo.conversation.conversation_config()`: the conversation extractor `{fin['extractor']}` "
+                  f"and `CONVERSATION_SETTINGS = {fin['settings']}`), one writable engine per conversation, "
+                  "`mem.add(turn records)` once per session in order, then a reader. `(defaults)` rows reset the "
+                  "settings to hippo's defaults on the same index; `dense` is plain cosine ranking; `dense "
+                  "(conversation priors)` is dense with the same time/speaker prior.", ""]
         for split in ("tuning", "held_out"):
-            res = fin[split]
+            res = fin.get(split)
+            if not res:
+                continue
             a = res["adds"]
-            lines += [f"### {split.replace('_', '-')} ({', '.join(res['conversations'])}: {res['questions']} questions, "
-                      f"{res['evidence_missing']} evidence ids not in the conversation)", "", head]
-            lines += [f"| {label} | {_cells(row)} |" for label, row in res["rows"].items()]
-            lines += ["", f"Add latency of the stream: {a['writes']} writes (one per session) of {a['turns']} turns in "
-                      f"{a['seconds_total']} s; per write p50 {a['per_write_s']['p50']} s, p95 {a['per_write_s']['p95']} s, "
-                      f"max {a['per_write_s']['max']} s; {a['per_turn_ms_mean']} ms per turn on average (each write "
-                      f"rewrites the whole index before the living index lands).", ""]
+            lines += [f"### {split.replace('_', '-')}: conversations {', '.join(res['conversations'])} "
+                      f"({res['questions']} questions; {res['evidence_missing']} evidence ids not in the conversation)", "",
+                      *_table(res["rows"]), "",
+                      "Issue 23's targets, `hippo (conversation)` against `dense`: " + "; ".join(
+                          targets(res["rows"], "hippo (conversation)")) + ".", "",
+                      "Query time per question (ms, batch of the split's questions): " + ", ".join(
+                          f"{k} {v}" for k, v in res["query_ms"].items()) + ".", "",
+                      f"Add latency: {a['writes']} adds (one per session) of {a['turns']} turns in {a['seconds_total']} s; "
+                      f"per add p50 {a['per_write_s']['p50']} s, p95 {a['per_write_s']['p95']} s, max "
+                      f"{a['per_write_s']['max']} s; {a['ms_per_turn']['mean']} ms per turn (mean). By the number of "
+                      "turns already in the index: " + "; ".join(
+                          f"{b}: {v['adds']} adds, p50 {v['p50_s']} s, {v['ms_per_turn']} ms/turn"
+                          for b, v in a["by_index_turns"].items())
+                      + f" (linear fit: {a['ms_per_turn_growth_per_100_indexed']:+.2f} ms per turn for every 100 turns "
+                      "indexed).", ""]
+            differ = sum(b["passages_differing_from_index_format"] for b in res["builds"].values())
+            lines += [f"Passages written by `add` that differ from `hippo index --format conversation`'s: {differ}.", ""]
+    sw = data.get("sweep")
+    if sw:
+        lines += [f"## Query-time sweep (tuning split, variant `{sw['variant']}`, one-shot builds)", "",
+                  f"`python benchmarks/locomo.py --sweep`. {_env(sw.get('env'))} `hippo`'s graph and fusion settings by "
+                  f"coordinate ascent from the defaults (a change kept when the mean of R@5 and R@10 rises by at least "
+                  f"{KEEP_GAIN}), then the time and speaker prior on a grid, then the prior's candidates.", "",
+                  "| overrides | hippo R@2/5/10 |", "|---|---|"]
+        lines += [f"| `{r['overrides'] or 'defaults'}` | {fmt(r['recall'])} |" for r in sw["graph"]]
+        lines += ["", f"Graph settings chosen: `{sw['graph_chosen'] or 'defaults'}`.", "",
+                  "| time_boost | speaker_boost | hippo R@2/5/10 |", "|---|---|---|"]
+        lines += [f"| {r['time']} | {r['speaker']} | {fmt(r['hippo'])} |" for r in sw["priors"]]
+        if sw["prior_candidates"]:
+            lines += ["", "| prior_candidates | hippo R@2/5/10 |", "|---|---|"]
+            lines += [f"| {r['prior_candidates']} | {fmt(r['hippo'])} |" for r in sw["prior_candidates"]]
+        lines += ["", f"Chosen (`CONVERSATION_SETTINGS`): `{sw['chosen']}`. Every retriever with and without them:", "",
+                  *_table(sw["rows"]), ""]
     abl = data.get("ablation")
     if abl:
         lines += ["## Ablation (tuning split, one-shot builds)", "",
-                  f"Greedy from issue 23's setup: each structure is added to the current variant and kept when hippo's "
-                  f"mean of R@5 and R@10 rises by at least {KEEP_GAIN}. Chosen: `{abl['chosen']}`.", "",
+                  f"`python benchmarks/locomo.py --ablation`. {_env(abl.get('env'))} Greedy from issue 23's setup "
+                  "(plain spaCy extractor, title `speaker, session n, date`): each structure is added to the current "
+                  f"variant and kept when hippo's mean of R@5 and R@10 rises by at least {KEEP_GAIN}. Chosen: "
+                  f"`{abl['chosen']}` (the conversation defaults: `{abl['default']}`).", "",
                   "| structure | gain (mean R@5, R@10) | kept |", "|---|---|---|"]
         lines += [f"| {st['structure']} | {st['gain']:+.4f} | {'yes' if st['kept'] else 'no'} |" for st in abl["steps"]]
-        lines += ["", "Every variant (`+time`: time prior x2 on questions that name a date; `+speaker`: x1.5 on the "
-                  "turns of the one speaker a question names):", ""]
+        lines += ["", f"Every variant (`+time`: `{TIME}`; `+speaker`: `{SPEAKER}`), and hippo/dense on 41-43 only "
+                  "(issue 23's first measurement):", ""]
         for name, res in abl["variants"].items():
-            lines += [f"**{name}**", "", head]
-            lines += [f"| {label} | {_cells(row)} |" for label, row in res["rows"].items()]
-            lines += [f"| (41-43 only) hippo / dense | {fmt(res['rows_41_43']['hippo'])} / {fmt(res['rows_41_43']['dense'])} | | | | |", ""]
-    sw = data.get("sweep")
-    if sw:
-        lines += ["## Query-time sweep (tuning split, chosen variant)", "", "| settings | hippo R@2/5/10 |", "|---|---|"]
-        lines += [f"| {r['overrides']} | {fmt(r['recall'])} |" for r in sw["retrieval"]]
-        lines += ["", "| time prior | speaker prior | hippo | dense |", "|---|---|---|---|"]
-        lines += [f"| x{r['time']} | x{r['speaker']} | {fmt(r['hippo'])} | {fmt(r['dense'])} |" for r in sw["priors"]]
-        lines += ["", f"Chosen: `{sw['best']['overrides']}`, time x{sw['best_prior']['time']}, speaker x{sw['best_prior']['speaker']}.", ""]
-    dx = data.get("diagnose_extraction")
-    if dx:
-        lines += ["## Extraction coverage and hubs (conversations 41-43, no graph)", "",
-                  "| extractor | turns without a triple | evidence turns without a triple | entities in most turns (conv 41, 42, 43) |",
-                  "|---|---|---|---|"]
-        for name, d in dx["extraction"].items():
-            hubs = "; ".join(", ".join(f"{e} {k}" for e, k in h["top"]) for h in d["hubs"])
-            lines.append(f"| {name} | {d['turns_without_triples']} | {d['evidence_turns_without_triples']} | {hubs} |")
-        tw = dx["time_windows"]
-        lines += ["", "Questions that name a date, per category (tuning split), and their evidence turns dated inside "
-                  "the window the time prior boosts:", "", "| category | questions | naming a date | evidence turns in the window |",
-                  "|---|---|---|---|"]
-        for c in CATEGORIES:
-            lines.append(f"| {c} {CATEGORIES[c]} | {tw.get(f'{c}:all', 0)} | {tw.get(f'{c}:dated', 0)} | "
-                         f"{tw.get(f'{c}:evidence_in_window', 0)} of {tw.get(f'{c}:evidence', 0)} |")
-        lines.append("")
+            lines += [f"**{name}**", "", *_table(res["rows"], counts=False),
+                      f"| (41-43) hippo / dense | {fmt(res['rows_41_43']['hippo'])} / {fmt(res['rows_41_43']['dense'])} | | | | |", ""]
     diag = data.get("diagnose")
     if diag:
-        lines += ["## Why hippo loses (issue 23's hypotheses), per evidence turn: share in the top 5", ""]
-        for name, d in diag.items():
-            lines += [f"**{name}**", "", "| hypothesis | evidence turns | dense@5 | hippo@5 |", "|---|---|---|---|"]
-            for group in ("chit_chat", "previous_turn", "time"):
-                for key, val in d[group].items():
-                    if isinstance(val, dict):
-                        lines.append(f"| {group}: {key} | {val['evidence']} | {val['dense@5']} | {val['hippo@5']} |")
-            lines += ["", f"Turns without any fact: {d['chit_chat']['turns_without_facts']}. Mean share of PageRank mass "
-                      f"on entities naming a speaker: {d['hubs']['speaker_entity_ppr_mass_mean']}. Entities in most "
-                      f"turns: " + "; ".join(f"{c}: " + ", ".join(f"{n} ({k})" for n, k in v)
-                                             for c, v in d["hubs"]["top_entities"].items()), ""]
+        lines += ["## Why hippo lost in issue 23's setup: per evidence turn, share in the top 5 (tuning split)", "",
+                  f"`python benchmarks/locomo.py --diagnose`. {_env(diag.get('env'))}", ""]
+        for d in diag["variants"]:
+            lines += [f"**{d['index']}** (turns without a fact: {d['turns_without_facts']})", "",
+                      "| evidence turns | n | dense@5 | hippo@5 |", "|---|---|---|---|"]
+            lines += [f"| {g} | {v['evidence']} | {v['dense@5']} | {v['hippo@5']} |" for g, v in d["groups"].items()]
+            lines += ["", "Entities in the most turns (turns), and the speakers': " + "; ".join(
+                f"{c}: " + ", ".join(f"{n} ({k})" for n, k in h["top"]) + " / " + ", ".join(
+                    f"{s} ({k})" for s, k in h["speaker_turns"].items()) for c, h in d["hubs"].items()), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/query_latency.py --before 16a81e8
     python benchmarks/query_latency.py --before 16a81e8 --index DIR --questions FILE --runs 3
+    python benchmarks/query_latency.py --before 16a81e8 --index DIR2 --index-before DIR1   # format 2 / format 1
 
 Like ``benchmarks/ab.py``: the earlier revision is checked out in a temporary git worktree and
 each measurement runs in a fresh process of one revision or the other, alternating, after one
@@ -81,7 +82,8 @@ def child_single(index: str, questions: list[str]) -> dict[str, Any]:
         return run
 
     engine.embedder.encode_queries = timed("encode", engine.embedder.encode_queries)  # type: ignore[method-assign]
-    recognizer = engine._recognizer
+    # where the NER recognizer lives moved with the living index (engine.queries); both revisions run this
+    recognizer = engine.queries._recognizer if hasattr(engine, "queries") else engine._recognizer
     recognizer.mentions = timed("ner", recognizer.mentions)
     for q in questions[:5]:
         engine.retrieve(q, k=10)
@@ -125,6 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", help="the earlier revision (commit)")
     ap.add_argument("--index", default=str(INDEX))
+    ap.add_argument("--index-before", help="the index the earlier revision opens (default: --index); a revision "
+                    "from before the living index reads only format 1, so give it a format-1 build of the same corpus")
     ap.add_argument("--questions", default=str(QUESTIONS))
     ap.add_argument("--runs", type=int, default=3, help="timed runs of each child and revision")
     ap.add_argument("--batch", type=int, default=1000)
@@ -140,8 +144,10 @@ def main() -> None:
         return
     if not args.before:
         ap.error("--before REV is required")
-    if not Path(args.index, "CURRENT").exists():
-        raise SystemExit(f"no index at {args.index}: build it with `hippo index CORPUS --out {args.index} --openie FILE`")
+    index_before = args.index_before or args.index
+    for path in {args.index, index_before}:
+        if not Path(path, "CURRENT").exists():
+            raise SystemExit(f"no index at {path}: build it with `hippo index CORPUS --out {path} --openie FILE`")
     before = git("rev-parse", "--short", args.before)
     after = git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {before: {"single": [], "batch": []}, after: {"single": [], "batch": []}}
@@ -150,13 +156,14 @@ def main() -> None:
         git("worktree", "add", "--detach", str(old), before)
         try:
             trees = {before: old, after: REPO}
+            index_of = {before: index_before, after: args.index}
             for rev, tree in trees.items():
                 log(f"[query_latency] untimed run of {rev}")
-                run_child(tree, "single", args.index, args.questions, args.batch)
+                run_child(tree, "single", index_of[rev], args.questions, args.batch)
             for i in range(args.runs):
                 for child in ("single", "batch"):
                     for rev, tree in (trees.items() if i % 2 == 0 else reversed(trees.items())):
-                        rows[rev][child].append(run_child(tree, child, args.index, args.questions, args.batch))
+                        rows[rev][child].append(run_child(tree, child, index_of[rev], args.questions, args.batch))
                         log(f"[query_latency] run {i + 1} {child} {rev}: {json.dumps(rows[rev][child][-1])}")
         finally:
             git("worktree", "remove", "--force", str(old))
@@ -177,7 +184,7 @@ def main() -> None:
         }
         for rev, rs in rows.items()
     }
-    result = {"index": args.index, "questions": args.questions, "runs": args.runs, "before": before, "after": after,
+    result = {"index": args.index, "index_before": index_before, "questions": args.questions, "runs": args.runs, "before": before, "after": after,
               "summary (median of runs)": summary, "rows": rows,
               "command": " ".join(["python", "benchmarks/query_latency.py", *sys.argv[1:]])}
     RESULTS.mkdir(exist_ok=True)

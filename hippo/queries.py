@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -14,17 +16,29 @@ from hippo.retrieval.query_entities import link_mentions, match_names
 from hippo.retrieval.retrievers import QueryBatch
 
 
+OVERLAP_UP_TO = 8
+"""Batches up to this size embed on a helper thread while spaCy runs (larger batches are
+throughput work: both stages already use the cores)."""
+
+
 class QueryEncoder:
     """Embeds queries and finds the entities they name: exact name n-grams, and spaCy NER
     mentions linked by name or by their nearest entity vector (``retrieval.query_ner``).
 
     ``names`` and ``nearest`` give the index's live entity lookup and nearest-entity search;
-    the spaCy model is loaded on first need and kept across commits."""
+    the spaCy model is loaded on first need and kept across commits.
+
+    Up to :data:`OVERLAP_UP_TO` queries are embedded on a helper thread while spaCy finds their
+    mentions (the ONNX query encoder releases the GIL): a single question waits for the longer
+    of the two, not their sum. The mentions that need a vector are embedded after, in their own
+    call, padded to the longest mention rather than to the question."""
 
     def __init__(self, config: Config, embedder: Embedder) -> None:
         self.config = config
         self.embedder = embedder
         self._recognizer: Any = None
+        self._helper: ThreadPoolExecutor | None = None
+        self._helper_free = threading.Semaphore(1)  # busy (another thread's query): embed inline
 
     def encode(self, queries: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         """Query vectors for fact linking and for passages, each (B, d); encoded once when
@@ -41,24 +55,31 @@ class QueryEncoder:
         names: Callable[[], Mapping[str, int]],
         nearest: Callable[[FloatArray], tuple[Any, Any]],
     ) -> QueryBatch:
-        """Embed ``queries`` and, when ``named``, find the entities each names. NER mentions
-        that need an embedding are encoded in the same call as the queries."""
-        cfg, rcfg = self.config.embed, self.config.retrieval
+        """Embed ``queries`` and, when ``named``, find the entities each names (the class
+        docstring says what runs at the same time)."""
+        rcfg = self.config.retrieval
         mentions: list[list[str]] = [[] for _ in queries]
+        encoded: Future[tuple[FloatArray, FloatArray]] | None = None
         if named and rcfg.query_ner:
             if self._recognizer is None:
                 from hippo.extract.spacy_ie import SpacyMentionRecognizer
 
                 self._recognizer = SpacyMentionRecognizer(self.config.extract.spacy_model)
+            if len(queries) <= OVERLAP_UP_TO and self._helper_free.acquire(blocking=False):
+                try:
+                    self._helper = self._helper or ThreadPoolExecutor(1, thread_name_prefix="hippo-encode")
+                    encoded = self._helper.submit(self.encode, queries)
+                except BaseException:
+                    self._helper_free.release()
+                    raise
+                encoded.add_done_callback(lambda _: self._helper_free.release())
             mentions = self._recognizer.mentions(queries)
+        qf, qp = encoded.result() if encoded is not None else self.encode(queries)
         lookup_names = names() if named else {}
         pending = list(dict.fromkeys(m for ms in mentions for m in ms if normalize(m) not in lookup_names))
-        vectors = self.embedder.encode_queries([*queries, *pending], cfg.fact_instruction)
-        qf = vectors[: len(queries)]
-        qp = qf if cfg.passage_instruction == cfg.fact_instruction else self.embedder.encode_queries(queries, cfg.passage_instruction)
         found: dict[str, tuple[int, float]] = {}
         if pending:
-            best, cos = nearest(vectors[len(queries):])
+            best, cos = nearest(self.embedder.encode_queries(pending, self.config.embed.fact_instruction))
             found = {m: (int(b), float(c)) for m, b, c in zip(pending, best, cos)}
 
         def lookup(ms: Sequence[str]) -> tuple[Any, Any]:

@@ -223,15 +223,21 @@ def test_conversation_extractor(spacy_extractor) -> None:  # type: ignore[no-unt
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_index_format_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_index_format_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import hippo.conversation
     from hippo import open_index
     from hippo.cli.main import main
 
+    # a new conversation index records the conversation settings (a known value, not the chosen one)
+    monkeypatch.setitem(hippo.conversation.CONVERSATION_SETTINGS, "retrieval.speaker_boost", 1.75)
     out = tmp_path / "mem"
     assert main(["index", str(DATA / "turns.jsonl"), "--out", str(out), "--format", "conversation",
                  "--set", "embed.model=hashing:64", "--json"]) == 0
     engine = open_index(out)
     assert engine.config.extract.extractor == "conversation"
+    assert engine.config.retrieval.speaker_boost == 1.75
+    assert open_index(out, {"retrieval.speaker_boost": 1.0}).config.retrieval.speaker_boost == 1.0  # --set still wins
     assert engine.manifest["extractor"]["name"] == "hippo.extractor.conversation.v1"
     assert list(engine.passage_ids) == ["s1:1", "s1:2", "s1:3", "s2:1", "s2:2"]
     assert engine.passage_titles[3] == "Ben, session 2, 2 June 2023"

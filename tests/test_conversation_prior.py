@@ -100,3 +100,19 @@ def test_speaker_prior_and_rank_prepared_agree(conversation_index: Path) -> None
 def test_bad_boost_is_refused(conversation_index: Path) -> None:
     with pytest.raises(hippo.errors.HippoError, match="retrieval.time_boost"):
         hippo.open_index(conversation_index, {"retrieval.time_boost": 0}, embedder=HashingEmbedder(256))
+
+
+def test_conversation_config_records_the_chosen_settings(tmp_path: Path) -> None:
+    from hippo.conversation import CONVERSATION_SETTINGS, conversation_config
+
+    config = conversation_config(Config().replace({"embed.model": "hashing:256"}))
+    assert config.extract.extractor == "conversation" and config.embed.model == "hashing:256"
+    for key, value in CONVERSATION_SETTINGS.items():  # query-time keys only: an opened index can override them
+        section, name = key.split(".")
+        assert section == "retrieval" and getattr(config.retrieval, name) == value
+    with hippo.open_index(tmp_path / "m", writable=True, create=True, config=config, embedder=HashingEmbedder(256)) as mem:
+        mem.add(TURNS)
+    engine = hippo.open_index(tmp_path / "m", embedder=HashingEmbedder(256))
+    assert engine.config.retrieval == config.retrieval  # recorded in the index's config
+    res = engine.retrieve("Where did Ben go hiking in June 2023?", k=3)
+    assert bool(res.prior) == (config.retrieval.time_boost != 1.0 or config.retrieval.speaker_boost != 1.0)

@@ -335,7 +335,7 @@ def test_cli_query_explain_and_eval_with_the_llm_reasoner(capsys, tiny_index, tm
         # same prompts as the query above: the evolve and plan replies come from the response cache
         assert report["llm_usage"]["hgmem.evolve"]["cache_hits"] == 2 and report["llm_usage"]["hgmem.plan"]["cache_hits"] == 2
     assert main(["eval", str(tiny_index), "--questions", str(questions), "--reasoner", "llm"]) == 2
-    assert "--reasoner applies to --retriever hgmem" in capsys.readouterr().err
+    assert "--reasoner applies to a multi-step retriever (--retriever hgmem)" in capsys.readouterr().err
 
 
 def test_cli_llm_reasoner_with_unreachable_server_is_one_error_line(capsys, tiny_index):

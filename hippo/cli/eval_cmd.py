@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)[: args.limit]
-    if args.reasoner is not None and args.retriever != "hgmem":
-        raise ConfigError(f"--reasoner applies to --retriever hgmem, not {args.retriever}")
+    if args.reasoner is not None and not get_retriever(args.retriever).multi_step:
+        raise ConfigError(f"--reasoner applies to a multi-step retriever (--retriever hgmem), not {args.retriever}")
     engine = open_index(args.index, {**overrides_dict(args), **filter_overrides(args)})
     set_threads(engine.config.runtime.threads)
     if args.reasoner is not None:

@@ -11,8 +11,8 @@ from typing import Any
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
 from hippo.cli.llm_args import add_llm_args, needs_llm_endpoint, run_llm_index, with_llm_args
 from hippo.cli.ray_args import add_ray_args, ray_runner
-from hippo.config import Config, load_config
-from hippo.conversation import CONVERSATION_SETTINGS, read_turns, turn_passages
+from hippo.config import load_config
+from hippo.conversation import conversation_config, read_turns, turn_passages
 from hippo.errors import ConfigError
 from hippo.indexer import BuildReport, build_index, saved_config
 from hippo.types import Passage
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         args.format is None and saved is not None and saved.extract.extractor == "conversation")
     base = saved
     if base is None and conversation:  # a new conversation index records the settings chosen for conversations
-        base = Config().replace({"extract.extractor": "conversation", **CONVERSATION_SETTINGS})
+        base = conversation_config()
     config = load_config(args.config, args.overrides, base=base)
     if args.extractor:
         config = config.replace({"extract.extractor": args.extractor}).validate()

@@ -1,0 +1,1 @@
+"""The living index: segments, the writer, snapshots, compaction (``store/`` owns the files)."""
