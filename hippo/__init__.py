@@ -16,6 +16,7 @@ from hippo.types import Extraction, Fact, Hit, LinkedFact, Passage, QueryResult,
 
 __all__ = [
     "BuildReport",
+    "Client",
     "Config",
     "Engine",
     "Extraction",
@@ -31,3 +32,11 @@ __all__ = [
     "open_index",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "Client":  # imports httpx: only when used
+        from hippo.client import Client
+
+        return Client
+    raise AttributeError(f"module 'hippo' has no attribute {name!r}")

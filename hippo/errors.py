@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class HippoError(Exception):
     """Base class of every error hippo raises on bad input or state (CLI exit code 1)."""
@@ -33,3 +35,19 @@ class QuestionsError(HippoError):
 
 class Neo4jError(HippoError):
     """A Neo4j server is unreachable, refuses the credentials, or cannot be started or written."""
+
+
+class PassageIdsError(HippoError):
+    """A write refused because of some passage ids, listed in ``ids``; nothing was written."""
+
+    def __init__(self, message: str, ids: Sequence[str]) -> None:
+        super().__init__(message)
+        self.ids = list(ids)
+
+
+class IdConflictError(PassageIdsError):
+    """An add (without ``update``) gave ids that the index holds with other text."""
+
+
+class UnknownIdsError(PassageIdsError):
+    """A delete gave ids that the index does not hold."""

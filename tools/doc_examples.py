@@ -6,8 +6,10 @@ sample indexed once per session from its recorded OpenIE, hashing embedder), wit
 ``HIPPO_EMBED__MODEL=hashing:256`` so that no example loads MiniLM (and no CLI query loads
 spaCy's NER); the README gets no
 prebuilt index, so its first command builds one. Python blocks of a page share a namespace;
-bash blocks run in ``bash -euo pipefail``. ``<!-- skip: next "reason" -->`` marks a block that
-cannot run here; a skip without a reason is an error. See docs/development.md.
+bash blocks run in ``bash -euo pipefail``; a server a block starts in the background and
+records in ``NAME.pid`` is stopped at the end of its page in any case.
+``<!-- skip: next "reason" -->`` marks a block that cannot run here; a skip without a reason is
+an error. See docs/development.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,30 @@ def _run_bash(example: Example) -> str | None:
     return None
 
 
+def _stop_servers(namespace: dict[str, Any]) -> None:
+    """After a page: a process a block left running in the background and whose id it wrote to a
+    ``*.pid`` file of the page's folder (a server the page stops in a later block) is stopped
+    here in any case, so a failed example leaves no server behind (SIGTERM, SIGKILL after 30 s)."""
+    box = namespace.get("_docs_sandbox")
+    if box is None:
+        return
+    for pid_file in Path(box).glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            if b"hippo" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue  # gone, and its id reused by another process
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
+        for _ in range(300):
+            if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 class _SkipWithReason(SkipParser):
     """Sybil's skip directive, refusing ``skip: next`` without a reason."""
 
@@ -149,5 +176,6 @@ pytest_collect_file = Sybil(
     patterns=["README.md", "docs/*.md"],
     excludes=["*/README.md"],  # only the top-level README (graphs/sample/README.md is data)
     fixtures=["docs_examples_template"],
+    teardown=_stop_servers,
     path=str(ROOT),
 ).pytest()

