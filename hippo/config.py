@@ -216,6 +216,24 @@ class GraphConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """How documents (Markdown, text, HTML, PDF, JSON documents) become passages: see
+    ``docs/documents.md``. Passage corpora (a JSON list of {title, text}, JSONL passages) are
+    not chunked."""
+
+    chunk_tokens: int = setting(
+        192,
+        "Longest passage, in tokens of the embedder's own tokenizer, heading breadcrumb included "
+        "(all-MiniLM-L6-v2 reads 256). Measured in ``benchmarks/results/longdoc.md``.",
+        ge=16,
+    )
+    chunk_overlap: int = setting(
+        0, "Tokens a chunk may repeat from the end of the one before it (whole sentences); below ``chunk_tokens``.", ge=0
+    )
+    max_file_mb: float = setting(50.0, "Files larger than this many megabytes are skipped and reported.", gt=0.0)
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     """Query-time settings (may be overridden when opening an index)."""
 
@@ -396,6 +414,7 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -412,6 +431,11 @@ class Config:
         """Check every key's range or choices (:func:`keys`); return self."""
         for spec in _ORDERED:
             spec.check(getattr(getattr(self, spec.section), spec.name))
+        if self.ingest.chunk_overlap >= self.ingest.chunk_tokens:
+            raise ConfigError(
+                f"invalid value {self.ingest.chunk_overlap!r} for ingest.chunk_overlap; valid: an integer >= 0 "
+                f"and below ingest.chunk_tokens ({self.ingest.chunk_tokens})"
+            )
         return self
 
 
@@ -419,6 +443,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "embed": (EmbedConfig, False),
     "extract": (ExtractConfig, False),
     "graph": (GraphConfig, False),
+    "ingest": (IngestConfig, False),
     "retrieval": (RetrievalConfig, True),
     "runtime": (RuntimeConfig, True),
     "llm": (LLMConfig, True),

@@ -5,7 +5,11 @@ Accepted inputs:
 * the HippoRAG 2 corpus format: a JSON list of ``{"title": ..., "text": ...}``
   (an ``idx`` or ``id`` key is kept as the passage id);
 * JSON Lines, one ``{"id"?: ..., "title"?: ..., "text": ...}`` per line;
-* a folder of ``.txt`` / ``.md`` files (the file stem is the title).
+* documents: a folder (``.md .txt .html .htm .pdf .json .jsonl``, recursively) or one
+  ``.md``/``.txt``/``.html``/``.pdf`` file, chunked by :mod:`hippo.ingest` with the default
+  ``ingest.*`` settings (files that cannot be read are skipped with a logged warning).
+  ``hippo index`` and :func:`hippo.ingest.pipeline.index_documents` also keep the documents
+  for citations and re-runs.
 
 A passage's content is ``title + "\\n" + text`` when it has a title. Its id is the
 given ``id`` when present, else a content hash (``p-<16 hex>``). Passages with identical
@@ -17,13 +21,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hippo.errors import CorpusError
+
+if TYPE_CHECKING:
+    from hippo.config import Config
 from hippo.ids import passage_id
 from hippo.types import Passage
 
-_FORMATS = "a JSON list of {title, text}, a .jsonl file of {id?, title?, text}, or a folder of .txt/.md files"
+_FORMATS = "a JSON list of {title, text}, a .jsonl file of {id?, title?, text}, or a folder of documents"
+_DOCUMENT_FILES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 
 
 def make_passage(text: str, title: str = "", id: str | None = None) -> Passage:
@@ -72,37 +80,35 @@ def dedupe_passages(passages: Iterable[Passage], source: str | Path = "passages"
     return out
 
 
-def read_corpus(path: str | Path) -> list[Passage]:
-    """Read passages from ``path`` (file or folder), validating every record."""
+def _documents(src: Path, config: Config | None) -> list[Passage]:
+    from hippo.config import load_config
+    from hippo.ingest import Chunker, read_documents
+
+    config = config or load_config()
+    docs = read_documents(src, config.ingest.max_file_mb)
+    chunker = Chunker.from_config(config.ingest, config.embed)
+    return dedupe_passages([p for d in docs.documents for p in chunker.passages(d)], src)
+
+
+def read_corpus(path: str | Path, config: Config | None = None) -> list[Passage]:
+    """Read passages from ``path`` (file or folder), validating every record; documents are
+    chunked with ``config``'s ``ingest.*`` settings and embedder tokenizer (default: the defaults)."""
     src = Path(path)
     if not src.exists():
         raise CorpusError(f"corpus not found: {src}; give {_FORMATS}")
-    if src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".md"))
-        if not files:
-            raise CorpusError(f"{src}: folder has no .txt or .md files")
-        passages = []
-        for f in files:
-            try:
-                text = f.read_text(encoding="utf-8").strip()
-            except UnicodeDecodeError:
-                raise CorpusError(f"{f}: not UTF-8 text; convert it or remove it from the folder") from None
-            if text:
-                passages.append(make_passage(text, f.stem))
-        return dedupe_passages(passages, src)
+    if src.is_dir() or src.suffix.lower() in _DOCUMENT_FILES:
+        return _documents(src, config)
     try:
         raw = src.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise CorpusError(f"{src}: not UTF-8 text") from None
     if src.suffix.lower() in (".jsonl", ".ndjson"):
+        from hippo.ingest.jsondocs import json_lines
+
         passages = []
-        for lineno, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{src}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        for lineno, record, why in json_lines(raw):
+            if why:
+                raise CorpusError(f"{src}:{lineno}: {why}")
             passages.append(_from_record(record, f"{src}:{lineno}"))
         return dedupe_passages(passages, src)
     if src.suffix.lower() == ".json":
@@ -115,9 +121,4 @@ def read_corpus(path: str | Path) -> list[Passage]:
         if not isinstance(data, list):
             raise CorpusError(f"{src}: expected a JSON list of passages, got {type(data).__name__}; give {_FORMATS}")
         return dedupe_passages((_from_record(r, f"{src}: item {i}") for i, r in enumerate(data)), src)
-    if src.suffix.lower() in (".txt", ".md"):
-        text = raw.strip()
-        if not text:
-            raise CorpusError(f"{src}: the corpus is empty")
-        return [make_passage(text, src.stem)]
     raise CorpusError(f"{src}: unknown corpus format {src.suffix or '(no extension)'!r}; give {_FORMATS}")

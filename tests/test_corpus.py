@@ -27,9 +27,10 @@ def test_folder_of_text_files(tmp_path):
     (tmp_path / "b.md").write_text("# B\nsecond")
     (tmp_path / "a.txt").write_text("first")
     (tmp_path / "skip.csv").write_text("nope")
-    ps = read_corpus(tmp_path)
-    assert [p.title for p in ps] == ["a", "b"]
-    assert ps[0].content == "a\nfirst"
+    ps = read_corpus(tmp_path)  # documents: chunked, titled by a leading "# " heading, else the file stem
+    assert [p.title for p in ps] == ["a", "B"]
+    assert ps[0].content == "a\nfirst" and ps[1].content == "B\nsecond"
+    assert [p.metadata["document_id"] for p in ps] == ["a.txt", "b.md"]
 
 
 def test_missing_file():

@@ -87,4 +87,4 @@ def test_settings_rebuild_and_errors(setup, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["delete", str(idx)])  # neither --ids nor --corpus
     assert exc.value.code == 2
-    assert "one of the arguments --ids --corpus is required" in capsys.readouterr().err
+    assert "one of the arguments --ids --corpus --doc is required" in capsys.readouterr().err

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 PENDING = {
-    "documents.md": ("Documents", "loaders, structure-aware chunking and citations (issue 18)"),
     "query-path.md": ("The query path", "retrievers as objects and the query latency budget (issue 22)"),
     "conversations.md": ("Conversations", "speakers, sessions and time as first-class memory (issue 23)"),
     "ray.md": ("Ray", "distributed indexing on Ray (issue 21)"),

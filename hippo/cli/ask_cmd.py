@@ -7,7 +7,7 @@ import dataclasses
 
 from hippo.cli.common import add_config_args, overrides_dict, print_json, set_threads
 from hippo.cli.llm_args import add_llm_args
-from hippo.cli.query_cmd import filter_overrides
+from hippo.cli.query_cmd import citation, filter_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.errors import HippoError
 
@@ -51,4 +51,6 @@ def run(args: argparse.Namespace) -> int:
         snippet = " ".join(h.content.split("\n", 1)[-1].split())
         snippet = snippet[:140] + ("…" if len(snippet) > 140 else "")
         print(f"  [{h.rank + 1}] {h.title or h.passage_id}  ({h.passage_id})\n      {snippet}")
+        if h.source:
+            print(f"      {citation(h)}")
     return 0

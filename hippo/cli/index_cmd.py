@@ -1,10 +1,11 @@
-"""``hippo index``: build an index from a corpus, or add a corpus to an existing index."""
+"""``hippo index``: build an index from a corpus or a folder of documents, or add to one."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from hippo.cli.common import add_config_args, print_json, progress_bar, set_threads
@@ -20,14 +21,16 @@ from hippo.types import Passage
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "index", help="index a corpus into a knowledge graph, or add it to an existing index",
-        description="Index CORPUS (JSON list of {title, text}, .jsonl of {id?, title?, text}, or a folder of "
-        ".txt/.md files) into the index directory --out. If --out already holds an index, the passages it "
-        "lacks are added as one new segment (only they are extracted and embedded); with --update, passages "
-        "whose id is already there with other text are replaced. OpenIE is offline spaCy unless --openie gives "
-        "a HippoRAG OpenIE results file. An interrupted run leaves the previous index readable; run it again "
-        "to finish (work done is reused).",
+        description="Index CORPUS into the index directory --out. CORPUS is a passage corpus (a JSON list of "
+        "{title, text} or a .jsonl of {id?, title?, text}: each record is one passage), or documents: a folder "
+        "(read recursively: .md .txt .html .htm .pdf .json .jsonl) or one .md/.txt/.html/.pdf file, chunked "
+        "at headings and sentences into passages that cite their document. If --out already holds an index, "
+        "only what it lacks is extracted and embedded, as one new segment: re-running over a folder re-indexes the documents that "
+        "changed (and with --sync deletes those whose files are gone). Files that cannot be read are skipped "
+        "and listed. With --update, passages whose id is already there with other text are replaced. OpenIE is offline spaCy unless --openie gives a HippoRAG OpenIE results file. "
+        "An interrupted run leaves the previous index readable; run it again to finish (work done is reused).",
     )
-    p.add_argument("corpus", help="corpus file or folder")
+    p.add_argument("corpus", help="corpus file, document file, or folder of documents")
     p.add_argument("--out", required=True, metavar="DIR", help="index directory to write or add to")
     p.add_argument("--openie", metavar="FILE", help="HippoRAG OpenIE results file (implies --extractor precomputed)")
     p.add_argument("--extractor", choices=["spacy", "precomputed", "llm"], help="OpenIE extractor (default: spacy; llm: HippoRAG 2's LLM OpenIE)")
@@ -39,11 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--update", action="store_true", help="replace passages whose id is in the index with other text")
     p.add_argument("--rebuild", action="store_true",
                    help="ignore the index in --out: build CORPUS from scratch (any settings), replacing it")
+    p.add_argument("--documents", action="store_true",
+                   help="read a .json/.jsonl file as documents {id?, title?, text, metadata?} to chunk, not as passages")
+    p.add_argument("--sync", action="store_true", help="documents: also delete the documents whose files are gone")
     p.add_argument("--json", action="store_true", help="print counts, timings and changes as JSON")
     add_config_args(p)
     add_llm_args(p)
     add_ray_args(p)
     p.set_defaults(func=run)
+
+
+def is_passage_corpus(path: str, documents: bool = False) -> bool:
+    """Whether ``path`` is read as passages as given (a HippoRAG corpus), not chunked as documents."""
+    p = Path(path)
+    return not documents and p.suffix.lower() in (".json", ".jsonl", ".ndjson") and not p.is_dir()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +72,17 @@ def run(args: argparse.Namespace) -> int:
     if conversation:
         if args.openie or args.extractor:
             raise ConfigError("--format conversation extracts with the conversation extractor: drop --openie/--extractor")
+        if args.documents or args.sync:
+            raise ConfigError("--format conversation reads conversation turns, not documents: drop --documents/--sync")
         config = config.replace({"extract.extractor": "conversation"}).validate()
     set_threads(config.runtime.threads)
     config = with_llm_args(config, args)
+    if not conversation and not is_passage_corpus(args.corpus, args.documents):
+        from hippo.cli.index_docs import run_documents
+
+        return run_documents(args, config)
+    if args.sync:
+        raise ConfigError("--sync applies to folders of documents; to remove passages use `hippo delete DIR --ids`")
     runner = ray_runner(args, config.runtime.threads)
     with contextlib.ExitStack() as stack:
         if runner is not None:

@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     snap = Snapshot.open(args.index)
     info = describe(snap)
     m = snap.manifest
+    from hippo.documents import document_count
+
+    info["counts"] = {**info["counts"], "documents": document_count(args.index, snap)}
     if args.verify:
         bad = [b for v, entry in zip(snap.views, m["segments"]) for b in v.files.verify(entry)]
         info["verified"] = not bad
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     c = m["counts"]
     e = c["edges"]
     print(f"{args.index} (generation {m['generation']}, format v{m['format_version']})")
-    print(f"passages {c['passages']}, entities {c['entities']}, facts {c['facts']}")
+    print(f"documents {info['counts']['documents']}, passages {c['passages']}, entities {c['entities']}, facts {c['facts']}")
     print(f"edges: relation {e['relation']}, context {e['context']}, synonym {e['synonym']}")
     segs = info["segments"]
     print(f"segments {len(segs)} ({_size(info['bytes'])}), tombstones {c.get('tombstones', 0)}: "

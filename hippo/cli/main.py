@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from hippo import __version__
 from hippo.cli import (
     add_cmd, ask_cmd, compact_cmd, delete_cmd, estimate_cmd, eval_cmd, export_cmd, index_cmd, info_cmd, neo4j_cmd, query_cmd,
-    serve_cmd, upgrade_cmd,
+    serve_cmd, show_doc_cmd, upgrade_cmd,
 )
 from hippo.errors import ConfigError, HippoError
 
@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hippo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (index_cmd, add_cmd, delete_cmd, compact_cmd, query_cmd, ask_cmd, eval_cmd, info_cmd, upgrade_cmd,
-                   export_cmd, neo4j_cmd, estimate_cmd, serve_cmd):
+    for module in (index_cmd, add_cmd, delete_cmd, compact_cmd, query_cmd, ask_cmd, eval_cmd, info_cmd, show_doc_cmd,
+                   upgrade_cmd, export_cmd, neo4j_cmd, estimate_cmd, serve_cmd):
         module.register(sub)
     return parser
 

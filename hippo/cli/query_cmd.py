@@ -11,6 +11,7 @@ from hippo.cli.llm_args import add_llm_args, llm_overrides
 from hippo.engine import DEFAULT_RETRIEVER, RETRIEVERS, open_index
 from hippo.hgmem import REASONERS
 from hippo.retrieval.retrievers import get_retriever
+from hippo.types import Hit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         if h.metadata.get("speaker"):  # a conversation turn: who said it, in which session, when
             said = f"  {h.metadata['speaker']}, session {h.metadata.get('session', '?')}, {h.metadata.get('time') or 'no time'}"
         print(f"{h.rank + 1:>3}. [{h.score:.4f}] {h.title or h.passage_id}  ({h.passage_id}){said}\n     {snippet}")
+        if h.source:
+            print(f"     {citation(h)}")
     if result.prior:
         print(f"conversation prior: {result.prior}")
     if result.filter:
@@ -99,6 +102,16 @@ def run(args: argparse.Namespace) -> int:
     if result.memory is not None and args.explain:
         print_memory(result.memory)
     return 0
+
+
+def citation(h: Hit) -> str:
+    """Where a chunk comes from: ``from SOURCE § Heading > Sub, chars START-END (page N)``."""
+    where = f"from {h.source}"
+    if h.headings:
+        where += " § " + " > ".join(h.headings)
+    where += f", chars {h.span[0]}-{h.span[1]}"
+    page = h.metadata.get("page")
+    return where + (f" (page {page})" if page else "")
 
 
 def print_memory(memory: dict) -> None:  # type: ignore[type-arg]

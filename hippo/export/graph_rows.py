@@ -16,6 +16,10 @@ Schema (the same for the Bolt sync, the neo4j-admin CSV files and GraphML):
   ``(:Fact)-[:HAS_SUBJECT]->(:Entity)``, ``(:Fact)-[:HAS_OBJECT]->(:Entity)`` and
   ``(:Passage)-[:STATES]->(:Fact)``: the provenance a relationship cannot hold, and what a
   query's linked facts point at.
+* Indexes built from documents also have ``(:Document {id, source, title, kind, chunks})``
+  nodes and ``(:Passage)-[:PART_OF]->(:Document)``; their passages carry their citation
+  (``document_id``, ``source``, ``heading_path`` joined by " > ", ``span_start``,
+  ``span_end``; a passage no document holds cites itself, as its hits do).
 
 Every row carries ``h``, a digest of its properties: a sync compares digests and writes
 only rows that differ. Pure apart from reading the index files.
@@ -38,7 +42,7 @@ from hippo.live.flat import FlatIndex
 SCHEMA_VERSION = 1
 """Bumped when labels, types or properties change; part of every row digest."""
 
-PASSAGE, ENTITY, FACT = "Passage", "Entity", "Fact"
+PASSAGE, ENTITY, FACT, DOCUMENT = "Passage", "Entity", "Fact", "Document"
 EDGE_RELATIONSHIP_TYPES = {"relation": "RELATION", "context": "CONTAINS", "synonym": "SYNONYM"}
 """Index edge kind -> relationship type. A kind not listed becomes its name upper-cased."""
 
@@ -104,13 +108,26 @@ def expected_counts(files: FlatIndex) -> dict[str, dict[str, int]]:
     c = files.manifest["counts"]
     edges = c["edges"]
     states = int(len(files.array("passage_fact_indices")))
-    return {
+    out = {
         "nodes": {PASSAGE: c["passages"], ENTITY: c["entities"], FACT: c["facts"]},
         "relationships": {
             **{EDGE_RELATIONSHIP_TYPES.get(k, k.upper()): int(v) for k, v in edges.items()},
             "HAS_SUBJECT": c["facts"], "HAS_OBJECT": c["facts"], "STATES": states,
         },
     }
+    docs = _documents(files)
+    if docs is not None:
+        out["nodes"][DOCUMENT] = len(docs[0])
+        out["relationships"]["PART_OF"] = len(docs[2])
+    return out
+
+
+def _documents(files: FlatIndex) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[tuple[str, str, int]]] | None:
+    """(documents, passage id -> citation, (passage, document, chunk) links) of an index whose
+    passages cite documents, else None (:func:`hippo.documents.document_graph`)."""
+    from hippo.documents import document_graph
+
+    return document_graph(files.root, files.snapshot)
 
 
 def index_meta(files: FlatIndex) -> dict[str, Any]:
@@ -151,12 +168,18 @@ def build_export_graph(files: FlatIndex, vectors: bool = False) -> ExportGraph:
     fact_passages = np.bincount(np.asarray(indices, dtype=np.int64), minlength=len(facts)).tolist()
 
     passage_vecs = np.asarray(files.array("passage_vectors"), dtype=np.float32) if vectors else None
+    docs = _documents(files)
     p_rows = []
     for i, p in enumerate(passages):
         title = p["title"]
         content = p["content"]
         text = content[len(title) + 1 :] if title and content.startswith(title + "\n") else content
         props: dict[str, Any] = {"id": p["id"], "idx": i, "title": title, "text": text}
+        if docs is not None:
+            cite = docs[1].get(p["id"], {})
+            span = cite.get("span", [0, len(content)])
+            props.update({"document_id": cite.get("document_id", p["id"]), "source": cite.get("source", ""),
+                          "heading_path": " > ".join(cite.get("headings", [])), "span_start": span[0], "span_end": span[1]})
         row = _node(props)
         if passage_vecs is not None:
             row["embedding"] = passage_vecs[i].tolist()
@@ -213,9 +236,12 @@ def build_export_graph(files: FlatIndex, vectors: bool = False) -> ExportGraph:
             _rel(passages[i]["id"], facts[k]["id"], {}) for i in range(n_p) for k in indices[indptr[i] : indptr[i + 1]]
         ]),
     ]
-    return ExportGraph(
-        (NodeRows(PASSAGE, p_rows), NodeRows(ENTITY, e_rows), NodeRows(FACT, f_rows)), tuple(rels), index_meta(files)
-    )
+    nodes = [NodeRows(PASSAGE, p_rows), NodeRows(ENTITY, e_rows), NodeRows(FACT, f_rows)]
+    if docs is not None:
+        summaries, _, links = docs
+        nodes.append(NodeRows(DOCUMENT, [_node(dict(d)) for d in summaries]))
+        rels.append(RelRows("PART_OF", PASSAGE, DOCUMENT, [_rel(pid, d, {"chunk": chunk}) for pid, d, chunk in links]))
+    return ExportGraph(tuple(nodes), tuple(rels), index_meta(files))
 
 
 def _ordered(by_kind: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:

@@ -149,7 +149,7 @@ def schema_statements(vectors_dim: int | None = None) -> list[tuple[str, dict[st
     """Constraints and indexes (idempotent: ``IF NOT EXISTS``)."""
     out: list[tuple[str, dict[str, Any]]] = [
         (f"CREATE CONSTRAINT hippo_{_ident(label).lower()}_id IF NOT EXISTS FOR (n:{_ident(label)}) REQUIRE n.id IS UNIQUE", {})
-        for label in ("Passage", "Entity", "Fact", "Query")
+        for label in ("Passage", "Entity", "Fact", "Query", "Document")
     ]
     out += [
         ("CREATE CONSTRAINT hippo_index_key IF NOT EXISTS FOR (n:HippoIndex) REQUIRE n.key IS UNIQUE", {}),

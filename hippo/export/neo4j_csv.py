@@ -28,6 +28,7 @@ ARRAY_DELIMITER = ";"
 # Neo4j import types of every property the rows carry.
 _TYPES = {
     "idx": "int", "passages": "int", "weight": "double", "similarity": "double",
+    "span_start": "int", "span_end": "int", "chunks": "int", "chunk": "int",
     "predicates": "string[]", "facts": "string[]", "embedding": "float[]", "schema_version": "int",
 }
 
