@@ -27,11 +27,7 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
-PENDING = {
-    "query-path.md": ("The query path", "retrievers as objects and the query latency budget (issue 22)"),
-    "conversations.md": ("Conversations", "speakers, sessions and time as first-class memory (issue 23)"),
-    "ray.md": ("Ray", "distributed indexing on Ray (issue 21)"),
-}
+PENDING: dict[str, tuple[str, str]] = {}
 """Pages other branches write: file name -> (title, what it will cover)."""
 
 
