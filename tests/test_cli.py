@@ -133,3 +133,19 @@ def test_real_index_is_byte_deterministic(sample_build, sample_dir, tmp_path):
     a, b = files(first), files(again)
     assert a.keys() == b.keys() and "passage_vectors.npy" in a
     assert [name for name in a if a[name] != b[name]] == []
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tiny_index_path):
+    """``hippo info DIR | true``: the pipe is closed before hippo writes; it ends quietly, exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m hippo.cli.main info "{tiny_index_path}" --json | true; '
+                       'echo "${PIPESTATUS[0]}"'],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.stdout.strip() == "0", proc.stderr
+    assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HippoError as exc:
         print(f"hippo: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`hippo query ... | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 0
     except OSError as exc:  # a file problem the library did not anticipate: still one line
         where = f": {exc.filename}" if exc.filename else ""
         print(f"hippo: error: {exc.strerror or exc}{where}", file=sys.stderr)
