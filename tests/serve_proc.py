@@ -110,6 +110,13 @@ class ServerProcess:
             self.stop()
 
 
+def keyed_server(base: Path) -> ServerProcess:
+    """A server over ``base/root`` with the test keys (``base/keys.json``), no rate limit and the
+    hashing embedder: the module fixture of the REST and MCP tests (``with keyed_server(base) as srv``)."""
+    keys = write_keys(base / "keys.json")
+    return ServerProcess(base / "root", "--keys", str(keys), "--rate", "0", *HASHING)
+
+
 def index_state(path: Path) -> tuple[set[str], list[str]]:
     """The live passage ids of the index at ``path`` read from disk (its last commit), and the
     files whose sha256 differs from the one recorded when they were written."""

@@ -20,7 +20,7 @@ import hippo  # noqa: E402
 from hippo.cli.main import main  # noqa: E402
 from hippo.client import ServerError  # noqa: E402
 from hippo.types import QueryResult  # noqa: E402
-from serve_proc import HASHING, KEY_A, KEY_B, KEY_METRICS, KEY_READER, ServerProcess, index_state, write_keys  # noqa: E402
+from serve_proc import HASHING, KEY_A, KEY_B, KEY_METRICS, KEY_READER, ServerProcess, index_state, keyed_server, write_keys  # noqa: E402
 
 ALICE = [
     {"title": "Alice Smith", "text": "Alice Smith was born in Paris. She founded Acme Corp."},
@@ -35,9 +35,7 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("serve")
-    keys = write_keys(base / "keys.json")
-    with ServerProcess(base / "root", "--keys", str(keys), "--rate", "0", *HASHING) as srv:
+    with keyed_server(tmp_path_factory.mktemp("serve")) as srv:
         yield srv
 
 

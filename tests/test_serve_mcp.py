@@ -18,7 +18,7 @@ from mcp.client import Client  # noqa: E402
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
-from serve_proc import HASHING, KEY_A, KEY_READER, REPO, ServerProcess, env_with_repo, write_keys  # noqa: E402
+from serve_proc import HASHING, KEY_A, KEY_READER, REPO, ServerProcess, env_with_repo, keyed_server, write_keys  # noqa: E402
 
 TOOLS = {"remember", "recall", "forget", "explain", "list_namespaces"}
 
@@ -30,9 +30,7 @@ def http_client(url: str, key: str | None) -> Client:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("mcp")
-    keys = write_keys(base / "keys.json")
-    with ServerProcess(base / "root", "--keys", str(keys), "--rate", "0", *HASHING) as srv:
+    with keyed_server(tmp_path_factory.mktemp("mcp")) as srv:
         yield srv
 
 
