@@ -385,7 +385,7 @@ def assembly(sizes: list[int]) -> None:
             del block, known, arr
         out[str(n)] = row
         log(out[str(n)])
-        del passages, extractions, kb, texts, known, arr
+        del passages, extractions, kb, texts
         gc.collect()
     save("assembly", out)
 
