@@ -133,10 +133,11 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
 
     def prepare(self, queries: Sequence[str], retriever: str = DEFAULT_RETRIEVER, commit: Commit | None = None) -> QueryBatch:
         """Embed the queries and find the entities they name: everything but the graph."""
-        c = commit or self._commit
-        named = get_retriever(retriever).names_entities and self.config.retrieval.query_entity_weight > 0 \
-            and len(c.snapshot.entity_ids) > 0
-        return self.queries.prepare(queries, named, c.names, c.nearest)
+        c, r, cfg = commit or self._commit, get_retriever(retriever), self.config
+        named = r.names_entities and cfg.retrieval.query_entity_weight > 0 and len(c.snapshot.entity_ids) > 0
+        ahead = r.filters_facts and not cfg.llm.filter  # it links the question's facts: find them meanwhile
+        return self.queries.prepare(queries, named, c.names, c.nearest,
+                                    (lambda qf: c.ranker.linked_facts(qf, cfg.retrieval)) if ahead else None)
 
     def name_index(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row, live entities only."""

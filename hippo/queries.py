@@ -28,10 +28,11 @@ class QueryEncoder:
     ``names`` and ``nearest`` give the index's live entity lookup and nearest-entity search;
     the spaCy model is loaded on first need and kept across commits.
 
-    Up to :data:`OVERLAP_UP_TO` queries are embedded on a helper thread while spaCy finds their
-    mentions (the ONNX query encoder releases the GIL): a single question waits for the longer
-    of the two, not their sum. The mentions that need a vector are embedded after, in their own
-    call, padded to the longest mention rather than to the question."""
+    Up to :data:`OVERLAP_UP_TO` queries are embedded on a helper thread, which then links their
+    facts (``link``), while this thread has spaCy find their mentions and embeds the mentions
+    that need a vector (padded to the longest mention rather than to the question). The ONNX
+    query encoder and the BLAS product release the GIL: a single question waits for the longer
+    of the two paths, not their sum."""
 
     def __init__(self, config: Config, embedder: Embedder) -> None:
         self.config = config
@@ -48,18 +49,25 @@ class QueryEncoder:
         qp = qf if cfg.passage_instruction == cfg.fact_instruction else self.embedder.encode_queries(queries, cfg.passage_instruction)
         return qf, qp
 
+    def _encode_and_link(self, queries: Sequence[str], link: Callable[[FloatArray], Sequence[Any]] | None) -> tuple[Any, ...]:
+        qf, qp = self.encode(queries)
+        return qf, qp, None if link is None else tuple(link(qf))
+
     def prepare(
         self,
         queries: Sequence[str],
         named: bool,
         names: Callable[[], Mapping[str, int]],
         nearest: Callable[[FloatArray], tuple[Any, Any]],
+        link: Callable[[FloatArray], Sequence[Any]] | None = None,
     ) -> QueryBatch:
         """Embed ``queries`` and, when ``named``, find the entities each names (the class
-        docstring says what runs at the same time)."""
+        docstring says what runs at the same time). ``link`` (fact vectors -> each query's
+        linked facts) runs on the helper thread after the embedding, when there is one; its
+        result is the batch's ``linked_facts``."""
         rcfg = self.config.retrieval
         mentions: list[list[str]] = [[] for _ in queries]
-        encoded: Future[tuple[FloatArray, FloatArray]] | None = None
+        encoded: Future[tuple[Any, ...]] | None = None
         if named and rcfg.query_ner:
             if self._recognizer is None:
                 from hippo.extract.spacy_ie import SpacyMentionRecognizer
@@ -68,19 +76,19 @@ class QueryEncoder:
             if len(queries) <= OVERLAP_UP_TO and self._helper_free.acquire(blocking=False):
                 try:
                     self._helper = self._helper or ThreadPoolExecutor(1, thread_name_prefix="hippo-encode")
-                    encoded = self._helper.submit(self.encode, queries)
+                    encoded = self._helper.submit(self._encode_and_link, queries, link)
                 except BaseException:
                     self._helper_free.release()
                     raise
                 encoded.add_done_callback(lambda _: self._helper_free.release())
             mentions = self._recognizer.mentions(queries)
-        qf, qp = encoded.result() if encoded is not None else self.encode(queries)
         lookup_names = names() if named else {}
         pending = list(dict.fromkeys(m for ms in mentions for m in ms if normalize(m) not in lookup_names))
         found: dict[str, tuple[int, float]] = {}
-        if pending:
+        if pending:  # while the helper may still embed the queries
             best, cos = nearest(self.embedder.encode_queries(pending, self.config.embed.fact_instruction))
             found = {m: (int(b), float(c)) for m, b, c in zip(pending, best, cos)}
+        qf, qp, linked = encoded.result() if encoded is not None else (*self.encode(queries), None)
 
         def lookup(ms: Sequence[str]) -> tuple[Any, Any]:
             pairs = [found[m] for m in ms]
@@ -93,4 +101,4 @@ class QueryEncoder:
             ])) if named else ()
             for q, ms in zip(queries, mentions)
         )
-        return QueryBatch(tuple(queries), qf, qp, entities)
+        return QueryBatch(tuple(queries), qf, qp, entities, linked)

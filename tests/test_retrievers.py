@@ -79,3 +79,20 @@ def test_rankings_equal_those_recorded_before_the_registry(tmp_path, sample_dir)
         got = engine.retrieve_many(recorded["queries"], k=10, retriever=name)
         assert [[h.passage_id for h in r.hits] for r in got] == [[h[0] for h in e] for e in expected], name
         assert np.allclose([h.score for r in got for h in r.hits], [h[1] for e in expected for h in e], rtol=1e-6), name
+
+
+@pytest.mark.parametrize("name", ["hippo", "hipporag2"])
+def test_facts_linked_ahead_rank_as_facts_linked_by_the_ranker(tiny, name):
+    """A single question's facts are linked on the encoder's helper thread while its entities
+    are found (hippo.queries); ranking with them equals ranking with the ranker's own linking."""
+    for question in ["Who founded Acme Corp?", "Where is Berlin?", "What did Ada write about engines?"]:
+        batch = tiny.prepare([question], name)
+        own = tiny.ranker.linked_facts(batch.fact_vectors, tiny.config.retrieval)
+        if get_retriever(name).names_entities:  # NER runs, so the helper thread links meanwhile
+            assert batch.linked_facts is not None
+        if batch.linked_facts is not None:
+            assert [(f.tolist(), s.tolist()) for f, s in batch.linked_facts] == [(f.tolist(), s.tolist()) for f, s in own]
+        ahead = tiny.rank_prepared(batch, 4, name)
+        after = tiny.rank_prepared(dataclasses.replace(batch, linked_facts=None), 4, name)
+        assert [g.passages.tolist() for g in ahead] == [g.passages.tolist() for g in after]
+        assert [g.facts.tolist() for g in ahead] == [g.facts.tolist() for g in after] and len(ahead[0].facts) > 0

@@ -44,6 +44,9 @@ class QueryBatch:
     fact_vectors: FloatArray
     passage_vectors: FloatArray
     entities: tuple[tuple[int, ...], ...]
+    linked_facts: tuple[tuple[Any, Any], ...] | None = None
+    """Each query's linked facts (:meth:`HippoRAG2Ranker.linked_facts`) when they were found
+    while its entities were (a single question); None: the ranker finds them."""
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -53,7 +56,8 @@ class QueryBatch:
         if not isinstance(which, slice):
             raise TypeError("index a QueryBatch with a slice: batch[i : i + 1]")
         return QueryBatch(
-            self.queries[which], self.fact_vectors[which], self.passage_vectors[which], self.entities[which]
+            self.queries[which], self.fact_vectors[which], self.passage_vectors[which], self.entities[which],
+            None if self.linked_facts is None else self.linked_facts[which],
         )
 
 
@@ -144,7 +148,8 @@ class HippoRAG2:
     def rank(self, ctx: RankContext, batch: QueryBatch, k: int, config: RetrievalConfig,
              linked: Sequence[tuple[Any, Any]] | None = None, options: MemoryOptions | None = None) -> list[GraphRanking]:
         ref = dataclasses.replace(config, query_entity_weight=0.0, dense_fusion=0.0)
-        return ctx.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, ref, batch.entities, linked)
+        return ctx.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, ref, batch.entities, linked,
+                                    found=batch.linked_facts)
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,8 @@ class Hippo:
 
     def rank(self, ctx: RankContext, batch: QueryBatch, k: int, config: RetrievalConfig,
              linked: Sequence[tuple[Any, Any]] | None = None, options: MemoryOptions | None = None) -> list[GraphRanking]:
-        return ctx.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, config, batch.entities, linked)
+        return ctx.ranker.rank_many(batch.fact_vectors, batch.passage_vectors, k, config, batch.entities, linked,
+                                    found=batch.linked_facts)
 
 
 @dataclass(frozen=True)
