@@ -241,3 +241,19 @@ def test_compaction_gathers_large_vector_sets_into_files_with_the_same_result(tm
            for name in ("memory", "file")}
     files = {name: {p.name: p.read_bytes() for p in folder.iterdir()} for name, folder in seg.items()}
     assert files["memory"] == files["file"] and "fact_vectors.npy" in files["file"]
+
+
+def test_drop_pages_keeps_the_data_and_spares_writable_maps(tmp_path):
+    from hippo.retrieval.vectors import drop_pages
+
+    a = np.arange(1 << 16, dtype=np.float32).reshape(-1, 16)
+    np.save(tmp_path / "a.npy", a)
+    read = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert float(read.sum()) == float(a.sum())
+    drop_pages(read)  # out of the resident set, still readable
+    assert np.array_equal(read, a)
+    changed = np.load(tmp_path / "a.npy", mmap_mode="c")  # copy-on-write: MADV_DONTNEED would lose the change
+    changed[:] = 7
+    drop_pages(changed)
+    assert (changed == 7).all()
+    drop_pages(a)  # in memory: nothing to do

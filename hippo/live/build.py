@@ -28,6 +28,7 @@ from hippo.kb import KnowledgeBase
 from hippo.live.base import BaseInput, base_members, fact_key
 from hippo.live.segment import meta_strings
 from hippo.live.snapshot import Snapshot
+from hippo.retrieval.vectors import drop_pages
 from hippo.store.segments import (
     FORMAT_NAME, FORMAT_VERSION, WORK_DIR, collect_garbage, commit, is_format1, next_segment_number, read_manifest,
     write_segment,
@@ -142,12 +143,9 @@ def _gather(snap: Snapshot, which: str, rows: IntArray, stage: Path | None = Non
     dtype = base.dtype if n0 else np.float32
     if later is None and len(rows) == n0 and np.array_equal(rows, np.arange(n0)):
         return base  # every row, in order: the base file as it is
-    out: Any
     if stage is not None and len(rows) * dim * np.dtype(dtype).itemsize > GATHER_IN_FILE:
-        stage.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(stage / f"gathered-{which}_vectors.npy", mode="w+", dtype=dtype, shape=(len(rows), dim))
-    else:
-        out = np.empty((len(rows), dim), dtype=dtype)
+        return _gather_to_file(base, later, rows, stage / f"gathered-{which}_vectors.npy", dtype, dim)
+    out = np.empty((len(rows), dim), dtype=dtype)
     in_base = rows < n0
     step = 1 << 16
     sel = np.flatnonzero(in_base)
@@ -155,9 +153,32 @@ def _gather(snap: Snapshot, which: str, rows: IntArray, stage: Path | None = Non
         out[sel[a : a + step]] = base[rows[sel[a : a + step]]]
     if later is not None and (~in_base).any():
         out[~in_base] = later[rows[~in_base] - n0]
-    if isinstance(out, np.memmap):
-        out.flush()
     return out
+
+
+def _gather_to_file(base: Any, later: Any, rows: IntArray, path: Path, dtype: Any, dim: int) -> Any:
+    """:func:`_gather` into the ``.npy`` file ``path``, written in order one chunk at a time
+    (durable when it returns) and opened read-only. The base's pages leave this process's
+    resident set after each chunk and no output page is mapped: a compaction of 10^6 passages
+    held 15.8 GB of mapped vector pages with a writable memory map here."""
+    n0 = base.shape[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (len(rows), dim)}
+    step = 1 << 16
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for a in range(0, len(rows), step):
+            chunk = rows[a : a + step]
+            block = np.empty((len(chunk), dim), dtype=dtype)
+            in_base = chunk < n0
+            block[in_base] = base[chunk[in_base]]
+            if not in_base.all():
+                block[~in_base] = later[chunk[~in_base] - n0]
+            f.write(block.tobytes())
+            drop_pages(base)
+        f.flush()
+        os.fsync(f.fileno())
+    return np.load(path, mmap_mode="r")
 
 
 def _extractions(snap: Snapshot, rows: IntArray) -> list[dict[str, Any]] | None:

@@ -142,6 +142,25 @@ def ahead(vectors: Any, rows: IntArray) -> None:
         return
 
 
+def drop_pages(vectors: Any) -> None:
+    """Take the pages of a read-only memory-mapped array out of this process's resident set
+    (``madvise(MADV_DONTNEED)`` over its whole mapping) once they have been read: they stay in
+    the page cache, and a later read maps them again. A pass that gathers a large set in
+    chunks calls it after each chunk, so its resident memory stays one chunk, not the file. A
+    no-op for arrays in memory, writable mappings (whose changes it could discard) and where
+    ``madvise`` is missing."""
+    mm: Any = getattr(vectors, "_mmap", None)
+    advise = getattr(mm, "madvise", None)
+    if mm is None or advise is None or vectors.flags.writeable:
+        return
+    import mmap
+
+    try:
+        advise(mmap.MADV_DONTNEED)
+    except (OSError, ValueError):  # advice only
+        return
+
+
 class ExactSearch:
     """Every cosine by one matrix product; float32 copies in RAM when torch is available."""
 
