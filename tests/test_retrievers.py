@@ -78,7 +78,9 @@ def test_rankings_equal_those_recorded_before_the_registry(tmp_path, sample_dir)
     for name, expected in recorded["rankings"].items():
         got = engine.retrieve_many(recorded["queries"], k=10, retriever=name)
         assert [[h.passage_id for h in r.hits] for r in got] == [[h[0] for h in e] for e in expected], name
-        assert np.allclose([h.score for r in got for h in r.hits], [h[1] for e in expected for h in e], rtol=1e-6), name
+        # scores to float32 rounding: a single query's cosines (hgmem ranks one step at a time)
+        # come from another, equally exact, product kernel than a batch's (max 1.5e-6 relative)
+        assert np.allclose([h.score for r in got for h in r.hits], [h[1] for e in expected for h in e], rtol=1e-5), name
 
 
 @pytest.mark.parametrize("name", ["hippo", "hipporag2"])
