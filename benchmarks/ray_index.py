@@ -3,6 +3,8 @@
 Run each part under the shared CPU lock, e.g.::
 
     flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --equivalence   # MuSiQue-100 + 2Wiki, 1/2 workers
+    flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --equivalence --corpora musique100 --only local-1thread,ray-1
+                                                                              # the 1-worker overhead pair again
     flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --kills 10       # SIGKILL workers at random points
     flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --driver-kill    # SIGKILL the driver, then resume
     flock /tmp/hippo-cpu.lock python benchmarks/ray_index.py --assembly       # driver-side assembly at 1e5, 1e6
@@ -94,6 +96,12 @@ def differences(a: Path, b: Path) -> list[str]:
     return index_differences(a, b)
 
 
+def file_count(root: Path) -> int:
+    from hippo.distributed.verify import file_count as count
+
+    return count(root)
+
+
 def recall(index: Path, questions: Path) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "hippo.cli.main", "eval", str(index), "--questions", str(questions), "--json"],
                           env=env(), capture_output=True, text=True, check=True)
@@ -124,23 +132,30 @@ def save(section: str, data: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- parts
 
 
-def equivalence(names: list[str]) -> None:
+def equivalence(names: list[str], only: list[str] | None = None) -> None:
+    """Build each corpus single-process and on Ray, compare files, recall and hits. ``only``
+    rebuilds just those labels and keeps the other builds (and their recorded rates) from the
+    previous run: e.g. the scaling pair again on a quiet machine."""
     path = RESULTS / "ray.json"
     out: dict[str, Any] = json.loads(path.read_text()).get("equivalence", {}) if path.exists() else {}
     for name in names:
         corpus = CORPORA[name]
         base = CACHE / name
-        runs: dict[str, Any] = {}
+        runs: dict[str, Any] = dict(out.get(name, {}).get("runs", {})) if only else {}
         plan: list[tuple[str, int | None, int | None]] = [("local", None, None), ("ray-2", 2, None)]
         if name == "musique100":  # the scaling runs: same run, same corpus
             plan += [("local-1thread", None, 1), ("ray-1", 1, None)]
         for label, workers, threads in plan:
+            if only and label not in only:
+                if label not in runs or not (base / label).exists():
+                    raise SystemExit(f"--only {','.join(only)}: no earlier {label} build of {name} to keep")
+                continue
             log(f"{name}: {label} ...")
             rep = build(corpus, base / label, workers, threads)
             runs[label] = rates(rep)
             runs[label]["counts"] = {k: rep["counts"][k] for k in ("passages", "entities", "facts")}
             log(f"  {json.dumps(runs[label])[:400]}")
-        res: dict[str, Any] = {"runs": runs, "files_compared": len(list((base / "local").glob("gen-*/*"))) - 1}
+        res: dict[str, Any] = {"runs": runs, "files_compared": file_count(base / "local")}
         for label in runs:
             if label.startswith("ray"):
                 res[f"differences_{label}"] = differences(base / "local", base / label)
@@ -570,6 +585,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--equivalence", action="store_true")
     ap.add_argument("--corpora", default="musique100,2wiki")
+    ap.add_argument("--only", default="", help="with --equivalence: rebuild only these labels (e.g. local-1thread,ray-1), "
+                    "keeping the other builds of the last run")
     ap.add_argument("--kills", type=int, default=0, help="worker kills at random points (>= this many)")
     ap.add_argument("--driver-kill", action="store_true")
     ap.add_argument("--driver-kill-sample", action="store_true", help="the light variant on graphs/sample")
@@ -579,8 +596,9 @@ def main() -> None:
     args = ap.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     corpora = args.corpora.split(",") if args.equivalence else []
+    only = [x for x in args.only.split(",") if x] or None
     if "musique100" in corpora:  # first: the kills, the cost model and the report build on it
-        equivalence(["musique100"])
+        equivalence(["musique100"], only)
     if args.kills:
         kills(args.kills, args.seed)
     if args.driver_kill:
@@ -593,7 +611,7 @@ def main() -> None:
         report()
     rest = [c for c in corpora if c != "musique100"]
     if rest:  # the long one last, so that everything else is measured even if it is cut short
-        equivalence(rest)
+        equivalence(rest, only)
         if args.report:
             report()
 
