@@ -95,6 +95,13 @@ def turn_items(items: Sequence[Mapping[str, Any] | Passage]) -> list[Mapping[str
     return [next(turns) if isinstance(item, Mapping) else item for item in items]
 
 
+WRITE_SET = ("entity_vectors.npy", "entity_vectors.ivf")
+"""What a writer asks the kernel to read ahead when it opens a base with an entity IVF index:
+every write's synonymy search re-scores ~256 base entities per new entity from these 3.8 GB (at
+10^6 passages), one page fault at a time from a cold page cache (commit p50 34-37 ms cold, 14
+ms with these files cached; ``benchmarks/living.py``)."""
+
+
 class MemoryWriter:
     """The writer of a writable engine (see the module docstring)."""
 
@@ -151,6 +158,9 @@ class MemoryWriter:
         except BaseException:
             lock.release()
             raise
+        base = writer.snapshot.base.files
+        if base.has("entity_vectors.ivf"):  # a large base: warm what every write's synonymy reads
+            threading.Thread(target=base.advise, args=(WRITE_SET,), name="hippo-warm-writes", daemon=True).start()
         return cls(root, lock, writer, make_e)
 
     @property
