@@ -241,7 +241,10 @@ def kills(target: int, seed: int) -> None:
         th.join()
         if proc.returncode != 0:
             raise SystemExit(f"job failed after kills: {stderr[-3000:]}")
-        rep = json.loads(stdout)
+        try:
+            rep = json.loads(stdout)
+        except ValueError:
+            raise SystemExit(f"job exited 0 without its --json report; its stderr ends: {stderr[-3000:]}") from None
         diff = differences(reference, out)
         jobs.append({"kills": record, "wall_s": round(time.perf_counter() - t0, 1), "differences": diff,
                      "worker_processes": {s: rep["ray"][s]["worker_processes"] for s in ("extract", "embed")},

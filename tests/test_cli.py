@@ -149,3 +149,16 @@ def test_a_reader_that_goes_away_is_not_an_error(tiny_index_path):
     )
     assert proc.stdout.strip() == "0", proc.stderr
     assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_broken_pipe_inside_the_work_is_an_error(tiny_index_path, monkeypatch, capsys):
+    """A BrokenPipeError that is not about standard output (a socket, a dead worker) fails the
+    command with exit 1 instead of passing for a reader that went away."""
+    from hippo.cli import info_cmd
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(info_cmd, "run", broken)
+    assert main(["info", str(tiny_index_path)]) == 1
+    assert "Broken pipe (not on standard output)" in capsys.readouterr().err

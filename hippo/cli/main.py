@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real stdout
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; exit code 2 for usage errors (incl. bad config), 1 for domain errors."""
     parser = build_parser()
@@ -42,7 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HippoError as exc:
         print(f"hippo: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # the reader went away (`hippo query ... | head`): not an error
+    except BrokenPipeError as exc:
+        if not _stdout_gone():  # a pipe of the work itself (a socket, a worker): a real error
+            print(f"hippo: error: {exc.strerror or exc} (not on standard output)", file=sys.stderr)
+            return 1
+        # the reader went away (`hippo query ... | head`): not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 0
