@@ -496,7 +496,7 @@ def report() -> None:
                 lines += ["2Wiki (the 80 hand-written questions of `benchmarks/data/2wiki_handwritten.json`) Recall@k "
                           "(hippo retriever), single process and Ray: "
                           + ", ".join(f"R@{k} {v:.3f}" for k, v in tw["local"]["recall"].items()), ""]
-            lines += ["## Rows per second, same run (MuSiQue-100)", "",
+            lines += ["## Rows per second (MuSiQue-100; each compared pair built in one job)", "",
                       "| build | extract rows/s | embed rows/s | extract s | embed s | wall s | Ray: sum of part compute s (extract / embed) |",
                       "|---|---|---|---|---|---|---|"]
             names = {"local": "single process (torch 2 threads)", "local-1thread": "single process, runtime.threads=1",
@@ -513,9 +513,10 @@ def report() -> None:
                       f"{o['extract']:+.1%}, embedding {o['embed']:+.1%} (stage time, actor start and model load included; "
                       f"the Ray instance's start, {mq['runs']['ray-1']['ray']['connect_s']} s, is outside the stages). "
                       f"2 workers against today's default single process: extraction x{sp['extract']}, embedding x{sp['embed']}. "
-                      f"The machine is shared (other sessions' unlocked work ran alongside): with 2 workers the parts' "
-                      f"summed compute time exceeds the single process's stage time, i.e. each of the two processes ran "
-                      f"slower than one alone; on dedicated cores the workers would not compete with anything but each other.", ""]
+                      f"Each pair compared here (1 thread against 1 worker; 2 threads against 2 workers) was built "
+                      f"one after the other in one job under the CPU lock (`--only` rebuilds a pair). With 2 workers "
+                      f"the parts' summed compute time exceeds the single process's stage time: the two worker "
+                      f"processes share the 2 cores with Ray's own processes and each other.", ""]
     wk = doc.get("worker_kills")
     if wk:
         lines += ["## Worker kills", "", f"{wk['total_kills']} SIGKILLs of Ray map-worker processes at random points "
