@@ -162,3 +162,28 @@ def test_a_broken_pipe_inside_the_work_is_an_error(tiny_index_path, monkeypatch,
     monkeypatch.setattr(info_cmd, "run", broken)
     assert main(["info", str(tiny_index_path)]) == 1
     assert "Broken pipe (not on standard output)" in capsys.readouterr().err
+
+
+def test_while_ray_runs_only_the_main_threads_prints_reach_stdout():
+    """What other threads print and what anything writes to descriptor 1 (Ray's C++ core, the
+    processes it starts) goes to stderr while the block runs; the main thread's prints and
+    what follows the block stay on stdout (``hippo index --ray ... --json`` stays parseable)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, subprocess, sys, threading\n"
+        "from hippo.distributed.cluster import main_thread_stdout\n"
+        "with main_thread_stdout():\n"
+        "    t = threading.Thread(target=lambda: print('from a thread')); t.start(); t.join()\n"
+        "    os.write(1, b'straight to fd 1\\n')\n"
+        "    subprocess.run([sys.executable, '-c', 'print(\"from a child\")'])\n"
+        "    print('main inside')\n"
+        "print('main after')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["main inside", "main after"]
+    assert all(x in proc.stderr for x in ("from a thread", "straight to fd 1", "from a child"))

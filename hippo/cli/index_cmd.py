@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         if runner is not None:
             from hippo.distributed.cluster import main_thread_stdout
 
-            stack.callback(runner.cluster.close)
             stack.enter_context(main_thread_stdout())  # Ray's notices go to stderr: --json stays parseable
+            stack.callback(runner.cluster.close)  # closed first, while its notices still go to stderr
         if needs_llm_endpoint(config):  # LLM OpenIE or the openai: embedder
             return run_llm_index(args, config, runner)
         corpus: str | list[Passage] = args.corpus

@@ -59,7 +59,8 @@ class Cluster:
         """Disconnect (and stop the instance if this process started it)."""
         ray = import_ray()
         if self.owns_connection and ray.is_initialized():
-            ray.shutdown()
+            with contextlib.redirect_stdout(sys.stderr):  # the notices it flushes on the way out
+                ray.shutdown()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape for ``--json``."""
@@ -88,11 +89,31 @@ class _MainThreadStdout:
 
 @contextlib.contextmanager
 def main_thread_stdout() -> Iterator[None]:
-    """Send what other threads print on stdout to stderr while the block runs: Ray's driver
-    prints its notices (e.g. "Task ... failed ... will be retried") on stdout from a thread
-    of its own, which would corrupt ``hippo index --json``."""
-    with contextlib.redirect_stdout(_MainThreadStdout(sys.stdout, sys.stderr)):
-        yield
+    """Keep standard output for this thread's prints while the block runs; everything else goes
+    to stderr. Ray prints its notices (e.g. "A worker died ...", "Task ... will be retried")
+    on stdout from threads of its own and from its C++ core straight to file descriptor 1, and
+    the processes it starts inherit that descriptor: any of it would corrupt ``hippo index
+    --json`` (a run with 12 killed workers printed them before its report). So for the block,
+    descriptor 1 points at stderr, and the main thread's Python prints go to a duplicate of
+    the real stdout."""
+    sys.stdout.flush()
+    try:
+        fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real files (e.g. captured): Python-level only
+        with contextlib.redirect_stdout(_MainThreadStdout(sys.stdout, sys.stderr)):
+            yield
+        return
+    saved = os.dup(fd)
+    real = open(saved, "w", closefd=False, encoding=sys.stdout.encoding or "utf-8", errors="replace")
+    os.dup2(err_fd, fd)
+    try:
+        with contextlib.redirect_stdout(_MainThreadStdout(real, sys.stderr)):
+            yield
+    finally:
+        real.flush()
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _running_cluster() -> str | None:
