@@ -257,3 +257,29 @@ def test_drop_pages_keeps_the_data_and_spares_writable_maps(tmp_path):
     drop_pages(changed)
     assert (changed == 7).all()
     drop_pages(a)  # in memory: nothing to do
+
+
+@pytest.mark.parametrize("long_lived", [True, False])
+def test_a_long_lived_writer_of_a_large_base_reads_its_synonymy_files_once(tmp_path, monkeypatch, long_lived):
+    """After its first write, a long-lived writer whose base has an entity IVF index reads the
+    entity vectors and the IVF file into the page cache in the background, once; ``hippo add``
+    (merges before it exits, ``background`` off) does not."""
+    from hippo.live.memory import WRITE_SET, MemoryWriter
+
+    read: list[tuple[str, ...]] = []
+
+    class Files:  # the base's files, as if its entities had an IVF index
+        def prefetch(self, names):
+            read.append(tuple(names))
+            return 0
+
+    monkeypatch.setattr(MemoryWriter, "_large_base", lambda self: Files())
+    passages = tiny_passages()
+    make_engine(tmp_path / "idx", passages[:3])
+    with writable(tmp_path / "idx") as mem:
+        mem._writer.background = long_lived
+        mem.add(passages[3:4])
+        mem.add(passages[4:5])
+        if mem._writer._warming is not None:
+            mem._writer._warming.join(10)
+    assert read == ([WRITE_SET] if long_lived else [])

@@ -252,11 +252,3 @@ def test_prefetch_reads_the_named_files_once(tmp_path):
     assert seg.prefetch(names, chunk=7) == sizes  # a chunk smaller than a file: several reads
     seg.close()
 
-
-def test_advise_names_the_bytes_it_asked_the_kernel_to_read(tmp_path):
-    make_engine(tmp_path / "idx")
-    root = tmp_path / "idx"
-    seg = SegmentFiles(root, read_manifest(root)["segments"][0]["name"])
-    names = ["entity_vectors.npy", "adj_indices.npy", "no_such_file.npy"]
-    assert seg.advise(names) == sum((seg.path / n).stat().st_size for n in names[:2]) > 0
-    seg.close()

@@ -96,10 +96,19 @@ def turn_items(items: Sequence[Mapping[str, Any] | Passage]) -> list[Mapping[str
 
 
 WRITE_SET = ("entity_vectors.npy", "entity_vectors.ivf")
-"""What a writer asks the kernel to read ahead when it opens a base with an entity IVF index:
-every write's synonymy search re-scores ~256 base entities per new entity from these 3.8 GB (at
-10^6 passages), one page fault at a time from a cold page cache (commit p50 34-37 ms cold, 14
-ms with these files cached; ``benchmarks/living.py``)."""
+"""What a long-lived writer reads once, in the background, after its first write to a base with
+an entity IVF index: every write's synonymy search re-scores ~256 base entities per new entity
+from these files (4.1 GB at 10^6 passages), one page fault at a time from a cold page cache
+(commit p50 43-55 ms cold, 14 ms with them cached; ``benchmarks/living.py``). Read in order they
+took 3.9 s from a cold cache here; ``posix_fadvise(WILLNEED)`` on them did not fill the cache."""
+
+
+def _read_quietly(files: Any, names: Sequence[str]) -> None:
+    """``files.prefetch(names)``; a segment a compaction removed meanwhile is no error."""
+    try:
+        files.prefetch(names)
+    except OSError:
+        pass
 
 
 class MemoryWriter:
@@ -121,6 +130,7 @@ class MemoryWriter:
         """The :class:`~hippo.live.writer.WriteReport` of the last add (timings of its stages)."""
         self.last_job: dict[str, Any] = {}
         """What the last merge or compaction did (or the error it met, under ``error``)."""
+        self._warming: threading.Thread | None = None
 
     @classmethod
     def open(cls, root: Path, create: bool = False, config: Config | None = None, embedder: Embedder | None = None,
@@ -158,9 +168,6 @@ class MemoryWriter:
         except BaseException:
             lock.release()
             raise
-        base = writer.snapshot.base.files
-        if base.has("entity_vectors.ivf"):  # a large base: warm what every write's synonymy reads
-            threading.Thread(target=base.advise, args=(WRITE_SET,), name="hippo-warm-writes", daemon=True).start()
         return cls(root, lock, writer, make_e)
 
     @property
@@ -177,9 +184,15 @@ class MemoryWriter:
         before its next call)."""
 
     def after_write(self) -> None:
-        """Run (or start) what the merge policy asks for."""
+        """Run (or start) what the merge policy asks for; a long-lived writer of a large base
+        also starts reading :data:`WRITE_SET` into the page cache, once."""
         from hippo.live.compaction import due
 
+        if self.background and self._warming is None:
+            files = self._large_base()
+            if files is not None:
+                self._warming = threading.Thread(target=_read_quietly, args=(files, WRITE_SET), name="hippo-warm-writes", daemon=True)
+                self._warming.start()
         if not self.writer.config.runtime.auto_compact or self.job_lock.locked():
             return
         what = due(self.writer.manifest, self.writer.config)
@@ -190,6 +203,12 @@ class MemoryWriter:
             return
         self._job = threading.Thread(target=self._run, args=(what,), name=f"hippo-{what}", daemon=True)
         self._job.start()
+
+    def _large_base(self) -> Any:
+        """The base segment's files when its entities are searched through an IVF index (a
+        large base), else None."""
+        files = self.writer.snapshot.base.files
+        return files if files.has("entity_vectors.ivf") else None
 
     def _run(self, what: str) -> None:
         from hippo.live.compaction import compact, merge

@@ -335,30 +335,6 @@ class SegmentFiles:
                     total += got
         return total
 
-    def advise(self, names: Sequence[str]) -> int:
-        """Ask the kernel to start reading the member files ``names`` into the page cache and
-        return at once (``posix_fadvise(WILLNEED)``; folder segments; nothing where the call is
-        missing). Returns the bytes advised."""
-        advise = getattr(os, "posix_fadvise", None)
-        if not self.folder or advise is None:
-            return 0
-        total = 0
-        for name in names:
-            path = self.path / name
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                size = os.fstat(fd).st_size
-                advise(fd, 0, size, os.POSIX_FADV_WILLNEED)
-                total += size
-            except OSError:  # advice only
-                pass
-            finally:
-                os.close(fd)
-        return total
-
     def verify(self, entry: Mapping[str, Any]) -> list[str]:
         """Members whose bytes differ from what was written (empty when intact)."""
         if not self.folder:
