@@ -151,7 +151,9 @@ class _Scorer:
         got = self._cache.get(id(part))
         if got is None or got[0]() is not part:
             assert self._torch is not None
-            copy = self._torch.from_numpy(np.ascontiguousarray(np.asarray(part, dtype=np.float32).T))
+            # always a copy: a one-row part's transpose is already contiguous, and a view would
+            # keep the part (and its commit) alive through this cache
+            copy = self._torch.from_numpy(np.array(np.asarray(part, dtype=np.float32).T, order="C", copy=True))
             got = self._cache[id(part)] = (weakref.ref(part), copy)
             weakref.finalize(part, self._cache.pop, id(part), None)  # a later segment's rows go with their commit
         return got[1]
