@@ -101,13 +101,13 @@ def test_bad_k_and_retriever(tmp_path):
 
 
 def test_torch_top_facts_equal_full_minmax():
-    from hippo.retrieval.hipporag import _Scorer
+    from hippo.retrieval.scorer import CosineScorer
 
     rng = np.random.default_rng(3)
     facts = rng.normal(size=(500, 16)).astype(np.float32)
     facts[10] = facts[20]  # an exact tie must break by index
     q = np.stack([facts[10] + 0.01, rng.normal(size=16)]).astype(np.float32)
-    scorer = _Scorer(np.zeros((3, 16), np.float32), facts)
+    scorer = CosineScorer(np.zeros((3, 16), np.float32), facts)
     for b, (idx, scores) in enumerate(scorer.top_facts(q, 5)):
         full = minmax(facts.astype(np.float64) @ q[b].astype(np.float64))
         expected = top_k_indices(full, 5)

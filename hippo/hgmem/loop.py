@@ -30,7 +30,8 @@ import numpy.typing as npt
 from hippo.config import RetrievalConfig
 from hippo.protocols import FloatArray
 from hippo.hgmem.memory import HypergraphMemory
-from hippo.retrieval.hipporag import HippoRAG2Ranker, top_k_indices
+from hippo.retrieval.hipporag import HippoRAG2Ranker
+from hippo.retrieval.scorer import top_k_indices
 
 IntArray = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
