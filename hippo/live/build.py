@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -146,14 +146,24 @@ def _gather(snap: Snapshot, which: str, rows: IntArray, stage: Path | None = Non
     if stage is not None and len(rows) * dim * np.dtype(dtype).itemsize > GATHER_IN_FILE:
         return _gather_to_file(base, later, rows, stage / f"gathered-{which}_vectors.npy", dtype, dim)
     out = np.empty((len(rows), dim), dtype=dtype)
-    in_base = rows < n0
-    step = 1 << 16
-    sel = np.flatnonzero(in_base)
-    for a in range(0, len(sel), step):
-        out[sel[a : a + step]] = base[rows[sel[a : a + step]]]
-    if later is not None and (~in_base).any():
-        out[~in_base] = later[rows[~in_base] - n0]
+    for a, block in _blocks(base, later, rows, dtype, dim):
+        out[a : a + len(block)] = block
     return out
+
+
+def _blocks(base: Any, later: Any, rows: IntArray, dtype: Any, dim: int, step: int = 1 << 16) -> Iterator[tuple[int, Any]]:
+    """(first output row, vectors) of ``rows`` (global: the base's, then ``later``'s), ``step``
+    rows at a time."""
+    n0 = base.shape[0]
+    for a in range(0, len(rows), step):
+        chunk = rows[a : a + step]
+        block = np.empty((len(chunk), dim), dtype=dtype)
+        in_base = chunk < n0
+        if in_base.any():  # an empty base (create=True) may have no columns
+            block[in_base] = base[chunk[in_base]]
+        if not in_base.all():
+            block[~in_base] = later[chunk[~in_base] - n0]
+        yield a, block
 
 
 def _gather_to_file(base: Any, later: Any, rows: IntArray, path: Path, dtype: Any, dim: int) -> Any:
@@ -161,19 +171,11 @@ def _gather_to_file(base: Any, later: Any, rows: IntArray, path: Path, dtype: An
     (durable when it returns) and opened read-only. The base's pages leave this process's
     resident set after each chunk and no output page is mapped: a compaction of 10^6 passages
     held 15.8 GB of mapped vector pages with a writable memory map here."""
-    n0 = base.shape[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (len(rows), dim)}
-    step = 1 << 16
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
-        for a in range(0, len(rows), step):
-            chunk = rows[a : a + step]
-            block = np.empty((len(chunk), dim), dtype=dtype)
-            in_base = chunk < n0
-            block[in_base] = base[chunk[in_base]]
-            if not in_base.all():
-                block[~in_base] = later[chunk[~in_base] - n0]
+        for _, block in _blocks(base, later, rows, dtype, dim):
             f.write(block.tobytes())
             drop_pages(base)
         f.flush()
