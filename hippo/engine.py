@@ -137,7 +137,7 @@ class Engine(MemoryMixin, LLMMixin, WritableMixin):
         named = r.names_entities and cfg.retrieval.query_entity_weight > 0 and len(c.snapshot.entity_ids) > 0
         ahead = r.filters_facts and not cfg.llm.filter  # it links the question's facts: find them meanwhile
         return self.queries.prepare(queries, named, c.names, c.nearest,
-                                    (lambda qf: c.ranker.linked_facts(qf, cfg.retrieval)) if ahead else None)
+                                    (lambda qf: c.ranker.link_facts(qf, cfg.retrieval.linking_top_k, cfg.retrieval)) if ahead else None)
 
     def name_index(self) -> Mapping[str, int]:
         """Normalised entity name -> entity row, live entities only."""

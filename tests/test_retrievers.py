@@ -89,7 +89,8 @@ def test_facts_linked_ahead_rank_as_facts_linked_by_the_ranker(tiny, name):
     are found (hippo.queries); ranking with them equals ranking with the ranker's own linking."""
     for question in ["Who founded Acme Corp?", "Where is Berlin?", "What did Ada write about engines?"]:
         batch = tiny.prepare([question], name)
-        own = tiny.ranker.linked_facts(batch.fact_vectors, tiny.config.retrieval)
+        cfg = tiny.config.retrieval
+        own = tiny.ranker.link_facts(batch.fact_vectors, cfg.linking_top_k, cfg)
         if get_retriever(name).names_entities:  # NER runs, so the helper thread links meanwhile
             assert batch.linked_facts is not None
         if batch.linked_facts is not None:

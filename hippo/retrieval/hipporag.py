@@ -257,23 +257,16 @@ class HippoRAG2Ranker:
         dense = self.dense_scores(qp)
         return [self._dense_result(dense[:, b], k) for b in range(dense.shape[1])]
 
-    def link_facts(self, qf: FloatArray, k: int) -> list[tuple[IntArray, F64]]:
-        """Per query (``qf`` is (B, d)): the ``k`` best facts and their min-max normalised scores."""
+    def link_facts(self, qf: FloatArray, k: int, config: RetrievalConfig | None = None) -> list[tuple[IntArray, F64]]:
+        """Per query (``qf`` is (B, d)): the ``k`` best facts and their min-max normalised scores,
+        searched with ``config``'s ANN settings when given. With ``config.linking_top_k`` and
+        ``config``, the facts :meth:`rank_many` links a query to when given none: what a caller
+        may compute ahead (e.g. while the question's entities are still being found) and pass
+        as ``found``."""
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         if self.n_facts == 0:
             return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
-        if self.fact_search is not None:
-            return self._link_many(qf, k)
-        return self._scorer.top_facts(qf, k)
-
-    def linked_facts(self, qf: FloatArray, config: RetrievalConfig) -> list[tuple[IntArray, F64]]:
-        """Per query (``qf`` (B, d)): the facts :meth:`rank_many` links it to when given none
-        (the ``config.linking_top_k`` best, min-max normalised): what a caller may compute
-        ahead, e.g. while the question's entities are still being found, and pass as ``found``."""
-        qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
-        if self.n_facts == 0:
-            return [(np.zeros(0, np.int64), np.zeros(0))] * qf.shape[0]
-        return self._link_many(qf, config.linking_top_k, config)
+        return self._link_many(qf, k, config)
 
     def rank_many(
         self,
@@ -295,8 +288,8 @@ class HippoRAG2Ranker:
         ``linked[b]`` (fact indices, scores), when given, replaces the facts linked by
         :meth:`link_facts`: the facts the recognition filter kept. A query whose filter kept
         no fact and that names no entity falls back to dense retrieval, as HippoRAG 2 does.
-        ``found``, when given and ``linked`` is not, is :meth:`linked_facts` of ``qf`` computed
-        ahead (same result, no search here).
+        ``found``, when given and ``linked`` is not, is ``link_facts(qf, config.linking_top_k,
+        config)`` computed ahead (same result, no search here).
         """
         qf = np.atleast_2d(np.asarray(qf, dtype=np.float32))
         qp = np.atleast_2d(np.asarray(qp, dtype=np.float32))
@@ -318,7 +311,7 @@ class HippoRAG2Ranker:
         dense = self.dense_scores(qp)
         fallback = [False] * n_queries
         if linked is None:
-            linked = found if found is not None else self.linked_facts(qf, config)
+            linked = found if found is not None else self.link_facts(qf, config.linking_top_k, config)
         else:
             if len(linked) != n_queries:
                 raise ValueError(f"linked has {len(linked)} entries for {n_queries} queries")
@@ -403,7 +396,7 @@ class HippoRAG2Ranker:
         ``push``) or by the exact solvers. The path of large indexes."""
         n_p = self.n_passages
         results = []
-        found_facts = linked if linked is not None else ahead if ahead is not None else self.linked_facts(qf, config)
+        found_facts = linked if linked is not None else ahead if ahead is not None else self.link_facts(qf, config.linking_top_k, config)
         passage_seeds = self._passage_seeds_many(qp, passage_k, config)
         for b in range(qf.shape[0]):
             q_f, q_p = qf[b : b + 1], qp[b : b + 1]
@@ -468,7 +461,7 @@ class HippoRAG2Ranker:
         elif found is not None:
             (facts, fscores), fallback = found[0], False
         else:
-            facts, fscores = self._link_many(qf, config.linking_top_k, config)[0] if self.n_facts else (np.zeros(0, np.int64), np.zeros(0))
+            facts, fscores = self.link_facts(qf, config.linking_top_k, config)[0]
             fallback = False
         prow, pweight, dense = found[1] if found is not None else self._passage_seeds_many(qp, passage_k, config)[0]
         seeds, weights = entity_seed_weights(

@@ -45,7 +45,7 @@ class QueryBatch:
     passage_vectors: FloatArray
     entities: tuple[tuple[int, ...], ...]
     linked_facts: tuple[tuple[Any, Any], ...] | None = None
-    """Each query's linked facts (:meth:`HippoRAG2Ranker.linked_facts`) when they were found
+    """Each query's linked facts (:meth:`HippoRAG2Ranker.link_facts` with the config) when they were found
     while its entities were (a single question); None: the ranker finds them."""
 
     def __len__(self) -> int:

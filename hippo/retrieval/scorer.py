@@ -34,7 +34,6 @@ def top_k_indices(scores: npt.NDArray[np.floating], k: int) -> IntArray:
     return part[order][:k].astype(np.int64)
 
 
-
 class CosineScorer:
     """Cosine scores of queries against passage and fact vectors given as parts (a living
     index: the base segment's rows, then every later segment's), dead rows masked.
