@@ -12,12 +12,10 @@ import urllib.request
 
 import pytest
 
-pytest.importorskip("hippo.client", reason="hippo.client (hippo serve) is not in this tree yet")
-
-from hippo.client import Client  # noqa: E402
-from hippo.integrations.langchain import HippoRetriever  # noqa: E402
-from hippo.integrations.llama_index import HippoRetriever as LlamaRetriever  # noqa: E402
-from hippo.testing import TINY_CORPUS  # noqa: E402
+from hippo.client import Client
+from hippo.integrations.langchain import HippoRetriever
+from hippo.integrations.llama_index import HippoRetriever as LlamaRetriever
+from hippo.testing import TINY_CORPUS
 
 QUESTIONS = ["Where is the company that Alice Smith founded headquartered?", "What is the capital of Germany?"]
 
